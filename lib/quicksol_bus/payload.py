@@ -1,0 +1,89 @@
+"""Event data checks: JSON only, ids rather than recordsets, and a size limit.
+
+The bus stores event data in its outbox and sends it across processes, so it must be plain
+JSON. A mistake such as passing a recordset is reported with the path of the offending value:
+
+>>> encode_payload({"vals": {"partner_id": 7}}, limit=1024)
+b'{"vals":{"partner_id":7}}'
+>>> encode_payload({"when": object()}, limit=1024)
+Traceback (most recent call last):
+...
+quicksol_bus.errors.PayloadNotSerializable: event data is not JSON-serialisable: data['when'] is ...
+"""
+
+import json
+
+from .errors import PayloadNotSerializable, PayloadTooLarge
+
+__all__ = ["DEFAULT_PAYLOAD_LIMIT", "encode_payload", "decode_payload", "canonical_json"]
+
+# 256 KiB: an event carries ids and changed values, not documents; larger data belongs in
+# attachments that the observer reads by id.
+DEFAULT_PAYLOAD_LIMIT = 256 * 1024
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def canonical_json(value):
+    """Encode ``value`` as compact, key-sorted UTF-8 JSON (the form that gets signed)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _describe(value):
+    # Odoo recordsets have _name and ids; naming them explicitly tells the developer the fix.
+    if hasattr(value, "_name") and hasattr(value, "ids"):
+        return f"a {value._name} recordset {value!r}: pass ids (e.g. record.ids), not records"
+    return f"a {type(value).__name__} ({value!r:.60}): use str, int, float, bool, None, list or dict"
+
+
+def _find_unserialisable(value, path):
+    """Return (path, value) of the first value JSON cannot carry, or None."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return path, value  # NaN and infinities are not JSON
+    if isinstance(value, _SCALARS):
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path} key {key!r}", key
+            found = _find_unserialisable(item, f"{path}[{key!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _find_unserialisable(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return path, value
+
+
+def encode_payload(data, limit=DEFAULT_PAYLOAD_LIMIT):
+    """Return ``data`` as canonical JSON bytes, or raise a clear :class:`InvalidPayload`."""
+    if not isinstance(data, dict):
+        raise PayloadNotSerializable(
+            f"event data must be a dict, got {_describe(data)}"
+        )
+    found = _find_unserialisable(data, "data")
+    if found:
+        path, value = found
+        raise PayloadNotSerializable(
+            f"event data is not JSON-serialisable: {path} is {_describe(value)}"
+        )
+    encoded = canonical_json(data)
+    if limit and len(encoded) > limit:
+        raise PayloadTooLarge(
+            f"event data is {len(encoded)} bytes, over the limit of {limit} bytes: "
+            "send ids and let observers read the records"
+        )
+    return encoded
+
+
+def decode_payload(raw):
+    """Decode JSON bytes or text produced by :func:`encode_payload`."""
+    if isinstance(raw, (bytes, bytearray)):
+        raw = raw.decode("utf-8")
+    return json.loads(raw)

@@ -1,0 +1,211 @@
+"""Publish event messages to RabbitMQ as Celery task messages, with batched confirms.
+
+Why not ``send_task`` in a loop: with publisher confirms on, kombu waits for the broker's ack
+after every message (a round trip each). Here a batch is published on a channel in confirm
+mode and the acks are awaited once at the end, so a transaction's events cost one round trip
+more than their bytes. Messages are persistent, ``mandatory`` (an unroutable message is an
+error, not a silent drop) and carry the queue's priority. The message itself is built by
+Celery (``app.amqp.as_task_v2``), so workers and Flower see ordinary task messages.
+
+One :class:`Publisher` per broker URL and process (:func:`get_publisher`) keeps one
+connection; a lock serialises batches from the threads of one Odoo process.
+"""
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from .errors import PublishError
+from .topology import TASK_NAME, kombu_exchange, kombu_queues
+
+__all__ = ["OutgoingMessage", "Publisher", "get_publisher", "drop_publishers"]
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message: a signed envelope for one event and one observer."""
+
+    task_id: str
+    envelope: dict
+    queue: str
+    priority: int
+
+
+def _celery_app():
+    # A bare app only to build protocol-2 task messages; never a worker, never "current".
+    from celery import Celery
+
+    return Celery("quicksol-producer", set_as_current=False)
+
+
+class Publisher:
+    """A connection to one broker that publishes batches with publisher confirms."""
+
+    def __init__(self, broker_url, connect_timeout=1.0, confirm_timeout=5.0):
+        self.broker_url = broker_url
+        self.connect_timeout = connect_timeout
+        self.confirm_timeout = confirm_timeout
+        self._lock = threading.Lock()
+        self._app = _celery_app()
+        self._connection = None
+        self._channel = None
+        self._producer = None
+        self._sequence = 0  # delivery tag of the last message published on the channel
+        self._unconfirmed = set()
+        self._refused = []
+
+    # ------------------------------------------------------------------ connection
+
+    def _connect(self):
+        from kombu import Connection, Producer
+
+        connection = Connection(
+            self.broker_url,
+            connect_timeout=self.connect_timeout,
+            # We handle confirms ourselves, batched (see the module docstring).
+            transport_options={"confirm_publish": False},
+            heartbeat=0,
+        )
+        # One attempt, no kombu retry loop: a save must not wait longer than the connect
+        # timeout for a broker that is down (the relay retries later).
+        connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+        channel = connection.channel()
+        for queue in kombu_queues():
+            queue(channel).declare()
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        channel.events["basic_return"].add(self._on_return)
+        self._connection, self._channel = connection, channel
+        self._producer = Producer(channel, exchange=kombu_exchange(), serializer="json")
+        self._sequence = 0
+        self._unconfirmed = set()
+
+    def close(self):
+        connection, self._connection = self._connection, None
+        self._channel = self._producer = None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail any way
+                _logger.debug("closing broker connection failed", exc_info=True)
+
+    # ------------------------------------------------------------------ confirms
+
+    def _on_ack(self, delivery_tag, multiple):
+        if multiple:
+            self._unconfirmed = {tag for tag in self._unconfirmed if tag > delivery_tag}
+        else:
+            self._unconfirmed.discard(delivery_tag)
+
+    def _on_nack(self, delivery_tag, multiple):
+        self._refused.append(f"broker nacked message {delivery_tag}")
+        self._on_ack(delivery_tag, multiple)
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        self._refused.append(f"unroutable message to {exchange}/{routing_key}: {exc}")
+
+    # ------------------------------------------------------------------ publishing
+
+    def _publish_all(self, messages):
+        self._refused = []
+        for message in messages:
+            task = self._app.amqp.as_task_v2(
+                message.task_id, TASK_NAME, args=[message.envelope], kwargs={},
+                argsrepr=f"[{message.envelope.get('event_name')} {message.task_id}]",
+            )
+            headers = dict(task.headers)
+            headers["quicksol_event_id"] = message.envelope.get("event_id")
+            headers["quicksol_observer"] = message.envelope.get("observer")
+            self._producer.publish(
+                task.body,
+                routing_key=message.queue,
+                headers=headers,
+                priority=message.priority,
+                delivery_mode=2,  # persistent
+                mandatory=True,
+                content_encoding="utf-8",
+                **task.properties,
+            )
+            self._sequence += 1
+            self._unconfirmed.add(self._sequence)
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._unconfirmed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PublishError(
+                    f"broker did not confirm {len(self._unconfirmed)} of {len(messages)} "
+                    f"messages within {self.confirm_timeout}s"
+                )
+            try:
+                self._connection.drain_events(timeout=remaining)
+            except socket.timeout:
+                continue
+        if self._refused:
+            raise PublishError("; ".join(self._refused[:5]))
+
+    def publish_batch(self, messages):
+        """Publish ``messages`` and return once the broker confirmed every one.
+
+        Raises :class:`PublishError` when the broker is unreachable or refuses a message.
+        A stale connection (e.g. after a broker restart) is replaced once per call; a batch
+        that failed half-way may be published again in full by the caller, which is safe
+        because Odoo runs each (event, observer) pair at most once.
+        """
+        messages = list(messages)
+        if not messages:
+            return
+        with self._lock:
+            for attempt in (1, 2):
+                fresh = self._connection is None
+                try:
+                    if fresh:
+                        self._connect()
+                    self._publish_all(messages)
+                    return
+                except PublishError:
+                    self.close()
+                    raise
+                except Exception as error:  # noqa: BLE001 - any transport error means "down"
+                    self.close()
+                    if fresh or attempt == 2:
+                        raise PublishError(
+                            f"cannot publish to {_redact(self.broker_url)}: {error!r}"
+                        ) from error
+                    _logger.info("broker connection was stale (%r); reconnecting", error)
+
+
+def _redact(url):
+    """``amqp://user:secret@host//`` -> ``amqp://user:***@host//`` for logs and errors."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+_publishers = {}
+_publishers_lock = threading.Lock()
+
+
+def get_publisher(broker_url, connect_timeout=1.0, confirm_timeout=5.0):
+    """The process's publisher for ``broker_url`` (created on first use)."""
+    key = (broker_url, connect_timeout, confirm_timeout)
+    with _publishers_lock:
+        publisher = _publishers.get(key)
+        if publisher is None:
+            publisher = _publishers[key] = Publisher(broker_url, connect_timeout, confirm_timeout)
+        return publisher
+
+
+def drop_publishers():
+    """Close and forget every publisher (tests, configuration changes, forked workers)."""
+    with _publishers_lock:
+        for publisher in _publishers.values():
+            publisher.close()
+        _publishers.clear()

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+
+from quicksol_bus.errors import PayloadNotSerializable, PayloadTooLarge
+from quicksol_bus.payload import canonical_json, decode_payload, encode_payload
+
+
+class FakeRecordset:
+    """Looks like an Odoo recordset to the payload check (which imports no Odoo)."""
+
+    _name = "res.partner"
+    ids = [7]
+
+    def __repr__(self):
+        return "res.partner(7,)"
+
+
+def test_plain_json_is_encoded_canonically():
+    encoded = encode_payload({"b": [1, 2.5, None, True], "a": {"x": "é"}})
+    assert encoded == '{"a":{"x":"é"},"b":[1,2.5,null,true]}'.encode()
+    assert decode_payload(encoded) == {"a": {"x": "é"}, "b": [1, 2.5, None, True]}
+
+
+def test_recordset_error_names_the_field_and_the_fix():
+    with pytest.raises(PayloadNotSerializable) as info:
+        encode_payload({"vals": {"partner_id": FakeRecordset()}})
+    message = str(info.value)
+    assert "data['vals']['partner_id']" in message
+    assert "res.partner recordset" in message
+    assert "pass ids" in message
+
+
+@pytest.mark.parametrize("value", [object(), {1, 2}, b"bytes", float("nan"), float("inf")])
+def test_other_unserialisable_values_are_refused(value):
+    with pytest.raises(PayloadNotSerializable, match=r"data\['v'\]\[0\]"):
+        encode_payload({"v": [value]})
+
+
+def test_non_string_keys_are_refused():
+    with pytest.raises(PayloadNotSerializable, match="key 1"):
+        encode_payload({"v": {1: "x"}})
+
+
+def test_data_must_be_a_dict():
+    with pytest.raises(PayloadNotSerializable, match="must be a dict"):
+        encode_payload([1, 2])
+
+
+def test_size_limit_counts_encoded_bytes():
+    data = {"text": "x" * 100}
+    size = len(json.dumps(data, separators=(",", ":")))
+    assert encode_payload(data, limit=size)
+    with pytest.raises(PayloadTooLarge, match=f"{size} bytes, over the limit of {size - 1}"):
+        encode_payload(data, limit=size - 1)
+
+
+def test_canonical_json_is_stable_for_key_order():
+    assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1})
