@@ -1,0 +1,5 @@
+from . import abstract_observer
+from . import emitter_mixin
+from . import event_bus
+from . import event
+from . import event_delivery

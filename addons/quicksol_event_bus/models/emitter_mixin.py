@@ -1,0 +1,78 @@
+"""Mixin that makes a model emit before/after events from create, write and unlink."""
+
+from odoo import api, models
+
+from odoo.addons.quicksol_event_bus.tools import json_safe
+
+from quicksol_bus.names import lifecycle_event
+
+
+class QuicksolEventEmitterMixin(models.AbstractModel):
+    """Inherit with ``_event_prefix = 'property'`` to emit:
+
+    ``property.before_create``  once per record, data ``{'model', 'vals'}``; inline observers
+                                may change ``vals`` in place or veto by raising;
+    ``property.created``        once per ``create()`` batch, ``{'model', 'res_ids', 'res_id'}``;
+    ``property.before_write``   ``{'model', 'res_ids', 'vals'}`` (vals changeable in place);
+    ``property.updated``        ``{'model', 'res_ids', 'res_id', 'vals', 'changed'}``;
+    ``property.before_unlink`` / ``property.deleted``: ``{'model', 'res_ids', 'res_id'}``.
+
+    ``res_id`` is set only when one record is concerned. Set the context key
+    ``quicksol_event_bus_disabled`` to write without events (data migrations).
+    """
+
+    _name = "quicksol.event.emitter.mixin"
+    _description = "Event Bus Emitter Mixin"
+
+    _event_prefix = None
+
+    def _event_name(self, operation, before):
+        if not self._event_prefix:
+            raise NotImplementedError(f"{self._name} inherits the emitter mixin without _event_prefix")
+        return lifecycle_event(self._event_prefix, operation, before)
+
+    def _event_emitting(self):
+        return not self.env.context.get("quicksol_event_bus_disabled")
+
+    def _event_ids_data(self, ids):
+        data = {"model": self._name, "res_ids": list(ids)}
+        if len(ids) == 1:
+            data["res_id"] = ids[0]
+        return data
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self._event_emitting():
+            return super().create(vals_list)
+        bus = self.env["quicksol.event.bus"]
+        before = self._event_name("create", before=True)
+        if bus._has_observers(before):
+            for vals in vals_list:
+                bus.emit(before, {"model": self._name, "vals": vals})
+        records = super().create(vals_list)
+        bus.emit(self._event_name("create", before=False), self._event_ids_data(records.ids))
+        return records
+
+    def write(self, vals):
+        if not self._event_emitting() or not self:
+            return super().write(vals)
+        bus = self.env["quicksol.event.bus"]
+        bus.emit(self._event_name("write", before=True),
+                 {"model": self._name, "res_ids": self.ids, "vals": vals})
+        result = super().write(vals)
+        after = self._event_name("write", before=False)
+        if bus._has_observers(after):  # json_safe() costs; skip it when nobody listens
+            data = self._event_ids_data(self.ids)
+            data.update(vals=json_safe(vals), changed=sorted(vals))
+            bus.emit(after, data)
+        return result
+
+    def unlink(self):
+        if not self._event_emitting() or not self:
+            return super().unlink()
+        bus = self.env["quicksol.event.bus"]
+        ids = self.ids
+        bus.emit(self._event_name("unlink", before=True), self._event_ids_data(ids))
+        result = super().unlink()
+        bus.emit(self._event_name("unlink", before=False), self._event_ids_data(ids))
+        return result

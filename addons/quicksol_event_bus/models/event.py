@@ -1,0 +1,194 @@
+"""``quicksol.event``: one emitted event routed async — the outbox row and its history."""
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from quicksol_bus.topology import QUEUES
+
+from .event_delivery import DELIVERY_STATES
+
+WORKER_GROUP = "quicksol_event_bus.group_event_bus_worker"
+MANAGER_GROUP = "quicksol_event_bus.group_event_bus_manager"
+# Context key with which the bus itself writes protected fields (see _check_protected_write).
+INTERNAL_KEY = "quicksol_event_bus_internal"
+
+# An event's state summarises its deliveries, worst first.
+_STATE_ORDER = ("dead", "failed", "pending", "queued", "done")
+
+
+class QuicksolEvent(models.Model):
+    _name = "quicksol.event"
+    _description = "Event Bus Event"
+    _order = "id desc"
+    _rec_name = "name"
+
+    uuid = fields.Char(string="Event ID", required=True, readonly=True, index=True, copy=False)
+    name = fields.Char(string="Event", required=True, readonly=True, index=True)
+    state = fields.Selection(
+        DELIVERY_STATES, compute="_compute_state", store=True, index=True, readonly=True)
+    model = fields.Char(readonly=True, index=True)
+    res_ids = fields.Json(string="Record IDs", readonly=True)
+    payload = fields.Json(string="Data", readonly=True)
+    payload_text = fields.Text(string="Data (JSON)", compute="_compute_payload_text")
+    user_id = fields.Many2one("res.users", string="Emitted by", readonly=True, index=True)
+    company_id = fields.Many2one("res.company", readonly=True)
+    context_snapshot = fields.Json(readonly=True)
+    delivery_ids = fields.One2many("quicksol.event.delivery", "event_id", readonly=True)
+    observers = fields.Char(compute="_compute_summary", string="Target observers")
+    attempts = fields.Integer(compute="_compute_summary")
+    last_error = fields.Text(compute="_compute_summary")
+
+    _sql_constraints = [("uuid_unique", "unique(uuid)", "The event id must be unique.")]
+
+    @api.depends("delivery_ids.state")
+    def _compute_state(self):
+        for event in self:
+            states = set(event.delivery_ids.mapped("state"))
+            event.state = next((s for s in _STATE_ORDER if s in states), "pending")
+
+    @api.depends("delivery_ids.observer", "delivery_ids.attempts", "delivery_ids.last_error")
+    def _compute_summary(self):
+        for event in self:
+            deliveries = event.delivery_ids
+            event.observers = ", ".join(deliveries.mapped("observer"))
+            event.attempts = sum(deliveries.mapped("attempts"))
+            event.last_error = next((d.last_error for d in deliveries if d.last_error), False)
+
+    @api.depends("payload")
+    def _compute_payload_text(self):
+        import json
+
+        for event in self:
+            event.payload_text = json.dumps(event.payload, indent=2, sort_keys=True,
+                                            ensure_ascii=False)
+
+    # ------------------------------------------------------------------ protection
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._check_internal(_("Events are created by the event bus only."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_internal(_("Events cannot be edited; use the Requeue button."))
+        return super().write(vals)
+
+    def _check_internal(self, message):
+        if not self.env.context.get(INTERNAL_KEY):
+            raise AccessError(message)
+
+    def _check_group(self, xmlid):
+        if not (self.env.su or self.env.user.has_group(xmlid)):
+            raise AccessError(_("This operation is reserved to the group %s.", xmlid))
+
+    # ------------------------------------------------------------------ worker API (RPC)
+
+    @api.model
+    def run_async(self, event_uuid, observer):
+        """Run ``observer.handle_async`` for one event, at most once; see run_async_batch."""
+        return self.run_async_batch([[event_uuid, observer]])[0]
+
+    @api.model
+    def run_async_batch(self, items):
+        """Run many ``[event_uuid, observer]`` pairs; return one result dict per item.
+
+        Each pair runs under a row lock, with its done mark in this same transaction, so a
+        redelivered message finds the work done: ``{'status': 'already_done'}``. Statuses:
+        done, already_done, failed (permanent error, recorded), retry (transient error,
+        recorded; the worker should retry), unknown (no such pair).
+        """
+        self._check_group(WORKER_GROUP)
+        pairs = self._validate_items(items)
+        Delivery = self.env["quicksol.event.delivery"].sudo()
+        found = Delivery._lock_pairs(pairs)
+        results = Delivery.browse(list(found.values()))._run_locked()
+        return [
+            results[found[pair]] if pair in found
+            else {"status": "unknown", "error": "no such event and observer", "permanent": True}
+            for pair in pairs
+        ]
+
+    @api.model
+    def mark_dead(self, event_uuid, observer, error):
+        """Record that a worker dead-lettered this delivery after its last try (idempotent)."""
+        self._check_group(WORKER_GROUP)
+        (pair,) = self._validate_items([[event_uuid, observer]])
+        Delivery = self.env["quicksol.event.delivery"].sudo()
+        found = Delivery._lock_pairs([pair])
+        if not found:
+            return False
+        delivery = Delivery.browse(found[pair])
+        if delivery.state != "done":
+            delivery._set({"state": "dead", "last_error": str(error or "")[:10000]})
+        return True
+
+    @api.model
+    def observer_info(self):
+        """Worker-side settings of every observer, by observer model name."""
+        self._check_group(WORKER_GROUP)
+        info = {}
+        for spec in self.env["quicksol.event.bus"]._observer_index().specs:
+            cls = self.pool[spec.model]
+            info[spec.model] = {
+                "events": list(spec.events), "async_capable": spec.async_capable,
+                "queue": spec.queue, "priority": spec.effective_priority,
+                "async_batch": spec.batchable, "debounce_seconds": cls._debounce_seconds,
+                "dedup_window": cls._dedup_window, "rate_limit": cls._rate_limit,
+            }
+        return info
+
+    @api.model
+    def _validate_items(self, items):
+        if not isinstance(items, (list, tuple)):
+            raise UserError(_("items must be a list of [event_uuid, observer] pairs."))
+        pairs = []
+        for item in items:
+            if (not isinstance(item, (list, tuple)) or len(item) != 2
+                    or not all(isinstance(part, str) and part for part in item)):
+                raise UserError(_("Each item must be an [event_uuid, observer] pair of "
+                                  "strings, got %r.", item))
+            pairs.append(tuple(item))
+        return pairs
+
+    # ------------------------------------------------------------------ admin buttons
+
+    def action_requeue(self):
+        """Put failed and dead deliveries back on their queue (published after commit)."""
+        self._check_group(MANAGER_GROUP)
+        return self.delivery_ids.action_requeue()
+
+    def action_run_inline(self):
+        """Run pending, failed or dead deliveries here and now (broker down for long)."""
+        self._check_group(MANAGER_GROUP)
+        deliveries = self.sudo().delivery_ids.filtered(
+            lambda d: d.state in ("pending", "failed", "dead"))
+        if not deliveries:
+            raise UserError(_("Nothing to run: every delivery is queued or done."))
+        deliveries._run_inline_now()
+        return True
+
+    # ------------------------------------------------------------------ maintenance
+
+    @api.model
+    def purge_done(self, days=None, limit=10000):
+        """Delete done events older than ``days`` (default: the retention parameter)."""
+        if not self.env.su:
+            self._check_group(WORKER_GROUP)
+        if days is None:
+            days = int(self.env["ir.config_parameter"].sudo().get_param(
+                "quicksol_event_bus.done_retention_days", 30))
+        self.env.flush_all()  # the SQL below reads the stored event states
+        self.env.cr.execute(
+            """DELETE FROM quicksol_event WHERE id IN (
+                   SELECT id FROM quicksol_event
+                    WHERE state = 'done' AND create_date < now() at time zone 'utc' - %s::interval
+                    ORDER BY id LIMIT %s)""",
+            [f"{int(days)} days", int(limit)],
+        )
+        purged = self.env.cr.rowcount
+        self.env.invalidate_all()  # rows (and their deliveries, by cascade) left behind the ORM
+        return purged
+
+    @api.model
+    def queue_names(self):
+        return sorted(QUEUES)

@@ -1,0 +1,193 @@
+"""The bus: ``emit`` routes an event to its observers, inline or through the outbox."""
+
+import logging
+import threading
+import uuid
+
+from odoo import api, models
+from odoo.exceptions import AccessError
+
+from odoo.addons.quicksol_event_bus.tools import bus_settings, observer_spec_of
+
+from quicksol_bus.breaker import CircuitBreaker
+from quicksol_bus.names import is_before_event, validate_event_name
+from quicksol_bus.payload import encode_payload
+from quicksol_bus.routing import ObserverIndex
+
+_logger = logging.getLogger(__name__)
+
+OBSERVER_BASE = "quicksol.abstract.observer"
+# Context keys: run every observer inline / emit nothing at all.
+SYNC_CONTEXT_KEY = "quicksol_event_bus_sync"
+DISABLED_CONTEXT_KEY = "quicksol_event_bus_disabled"
+# cr.postcommit.data key holding the delivery ids this transaction must publish.
+OUTBOX_KEY = "quicksol_event_bus.deliveries"
+
+# One breaker per broker URL and process: while it is open no save pays for a broker that is
+# known to be down (the relay probes it again after the reset timeout).
+_breakers = {}
+_breakers_lock = threading.Lock()
+
+
+def broker_breaker(broker_url, reset_timeout):
+    with _breakers_lock:
+        breaker = _breakers.get(broker_url)
+        if breaker is None or breaker.reset_timeout != reset_timeout:
+            breaker = _breakers[broker_url] = CircuitBreaker(reset_timeout=reset_timeout)
+        return breaker
+
+
+class QuicksolEventBus(models.AbstractModel):
+    _name = "quicksol.event.bus"
+    _description = "Event Bus"
+
+    # ------------------------------------------------------------------ observer registry
+
+    def _register_hook(self):
+        super()._register_hook()
+        # Built at every registry load (module install/uninstall builds a new registry), so a
+        # badly declared observer fails loudly here, at load, not at its first event.
+        self.pool._quicksol_observer_index = self._build_observer_index()
+
+    @api.model
+    def _build_observer_index(self):
+        names = sorted(self.pool.descendants([OBSERVER_BASE], "_inherit") - {OBSERVER_BASE})
+        return ObserverIndex([observer_spec_of(self.pool[name], name) for name in names])
+
+    @api.model
+    def _observer_index(self):
+        index = getattr(self.pool, "_quicksol_observer_index", None)
+        if index is None:
+            index = self.pool._quicksol_observer_index = self._build_observer_index()
+        return index
+
+    @api.model
+    def _has_observers(self, event_name):
+        """Tell whether emitting ``event_name`` would reach anyone (observers or a trap)."""
+        return bool(self._active_traps()) or self._observer_index().has_observers(event_name)
+
+    # ------------------------------------------------------------------ settings and modes
+
+    @api.model
+    def _settings(self):
+        return bus_settings(self.env)
+
+    @api.model
+    def _sync_mode(self, settings):
+        return bool(
+            self.env.context.get(SYNC_CONTEXT_KEY) or settings["sync_mode"]
+            or not settings["broker_url"]
+        )
+
+    @api.model
+    def _breaker(self, settings):
+        return broker_breaker(settings["broker_url"], settings["breaker_reset"])
+
+    # ------------------------------------------------------------------ test traps
+
+    def _active_traps(self):
+        return getattr(self.pool, "_quicksol_event_traps", ())
+
+    # ------------------------------------------------------------------ emit
+
+    @api.model
+    def emit(self, event_name, data, force_sync=False):
+        """Publish ``event_name`` with ``data`` (a JSON-serialisable dict of ids and values).
+
+        Before-events run their observers inline (an exception vetoes the operation); other
+        events run async-capable observers through the outbox unless ``force_sync`` or sync
+        mode. Returns the event UUID when at least one observer was routed async, else None.
+        """
+        validate_event_name(event_name)
+        if self.env.context.get(DISABLED_CONTEXT_KEY):
+            return None
+        before = is_before_event(event_name)
+        settings = self._settings()
+        if not before:
+            # Before-events carry the live vals dict and never leave the transaction; every
+            # other event may be stored and sent, so it must be JSON within the size limit.
+            encode_payload(data, limit=settings["payload_limit"])
+        index = self._observer_index()
+        traps = self._active_traps()
+        if not index.has_observers(event_name) and not traps:
+            return None
+        sync = self._sync_mode(settings)
+        plan = index.plan(event_name, force_sync=force_sync, sync_mode=sync)
+        async_observers = plan.async_
+        inline_fallback = ()
+        if async_observers and settings["broker_down_policy"] == "inline" and not traps:
+            breaker = self._breaker(settings)
+            if breaker.state != "closed" and breaker.seconds_until_probe() > 0:
+                # Documented fallback: the broker is known to be down, run them here instead.
+                inline_fallback, async_observers = async_observers, ()
+        for spec in plan.inline + inline_fallback:
+            self.env[spec.model].handle(event_name, data)
+        event = self.env["quicksol.event"]
+        if async_observers or inline_fallback:
+            event = self._store_event(event_name, data, async_observers, inline_fallback)
+            if async_observers and not traps:
+                self._publish_after_commit(event.delivery_ids.filtered(
+                    lambda d: d.state == "pending"))
+        for trap in traps:
+            trap.record(self.env, event_name, data, plan.inline, async_observers, event)
+        return event.uuid if async_observers else None
+
+    @api.model
+    def _store_event(self, event_name, data, async_observers, fallback_observers):
+        """Write the outbox rows in the caller's transaction."""
+        context = self.env.context
+        values = {
+            "uuid": str(uuid.uuid4()),
+            "name": event_name,
+            "model": data.get("model") or False,
+            "res_ids": data.get("res_ids") or ([data["res_id"]] if data.get("res_id") else []),
+            "payload": data,
+            "user_id": self.env.uid,
+            "company_id": self.env.company.id,
+            "context_snapshot": {
+                key: context[key] for key in ("lang", "tz", "allowed_company_ids")
+                if context.get(key)
+            },
+            "delivery_ids": [
+                (0, 0, {"observer": spec.model, "queue": spec.queue,
+                        "priority": spec.effective_priority, "state": "pending"})
+                for spec in async_observers
+            ] + [
+                (0, 0, {"observer": spec.model, "queue": spec.queue,
+                        "priority": spec.effective_priority, "state": "done",
+                        "run_mode": "inline_fallback"})
+                for spec in fallback_observers
+            ],
+        }
+        # sudo - quicksol.event: the outbox is written by the bus on behalf of any user; users
+        # have no write access to it (see security/ir.model.access.csv).
+        return self.env["quicksol.event"].sudo().with_context(
+            quicksol_event_bus_internal=True).create(values)
+
+    @api.model
+    def _publish_after_commit(self, deliveries):
+        """Publish ``deliveries`` once the current transaction has committed."""
+        cr = self.env.cr
+        pending = cr.postcommit.data.get(OUTBOX_KEY)
+        if pending is None:
+            pending = cr.postcommit.data[OUTBOX_KEY] = []
+            dbname = cr.dbname
+
+            @cr.postcommit.add
+            def publish():
+                ids = cr.postcommit.data.pop(OUTBOX_KEY, [])
+                self.env["quicksol.event.delivery"]._publish_committed(dbname, ids)
+
+        pending.extend(deliveries.ids)
+
+    # ------------------------------------------------------------------ administration
+
+    @api.model
+    def generate_worker_api_key(self):
+        """Return a new RPC API key for the workers' technical user (administrators only)."""
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(self.env._("Only administrators can create worker API keys."))
+        worker = self.env.ref("quicksol_event_bus.user_event_bus_worker")
+        # sudo - res.users.apikeys: an administrator creates a key owned by the worker user.
+        return self.env["res.users.apikeys"].with_user(worker).sudo()._generate(
+            "rpc", "quicksol event bus worker", None)

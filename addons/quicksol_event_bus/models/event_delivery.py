@@ -1,0 +1,327 @@
+"""``quicksol.event.delivery``: one event for one async observer — the unit of exactly-once."""
+
+import logging
+import time
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.modules.registry import Registry
+
+from quicksol_bus.envelope import build_envelope, sign_envelope
+from quicksol_bus.errors import PublishError
+from quicksol_bus.publisher import OutgoingMessage, get_publisher
+from quicksol_bus.topology import QUEUES
+
+_logger = logging.getLogger(__name__)
+
+DELIVERY_STATES = [
+    ("pending", "Pending"),  # in the outbox, not yet confirmed by the broker
+    ("queued", "Queued"),  # confirmed by the broker, waiting for a worker
+    ("done", "Done"),
+    ("failed", "Failed"),  # the observer raised a permanent error
+    ("dead", "Dead letter"),  # retries exhausted; the message is in <queue>.dead
+]
+# Errors an observer raises on purpose (veto, validation, rights): retrying cannot help.
+PERMANENT_ERRORS = (UserError, AccessError)
+INTERNAL_KEY = "quicksol_event_bus_internal"
+
+
+class QuicksolEventDelivery(models.Model):
+    _name = "quicksol.event.delivery"
+    _description = "Event Bus Delivery"
+    _order = "id desc"
+    _rec_name = "observer"
+
+    event_id = fields.Many2one(
+        "quicksol.event", required=True, ondelete="cascade", index=True, readonly=True)
+    event_uuid = fields.Char(related="event_id.uuid", string="Event UUID")
+    event_name = fields.Char(related="event_id.name", string="Event Name")
+    observer = fields.Char(required=True, readonly=True, index=True)
+    queue = fields.Selection([(name, name) for name in QUEUES], required=True, readonly=True)
+    priority = fields.Integer(readonly=True)
+    state = fields.Selection(
+        DELIVERY_STATES, required=True, default="pending", index=True, readonly=True)
+    run_mode = fields.Selection(
+        [("async", "Worker"), ("inline_fallback", "Inline (broker down)"),
+         ("inline_admin", "Inline (administrator)")],
+        default="async", required=True, readonly=True)
+    publish_attempt = fields.Integer(
+        default=1, readonly=True, help="Incremented by every requeue; travels in the message.")
+    attempts = fields.Integer(default=0, readonly=True, help="Runs of the observer that ended.")
+    last_error = fields.Text(readonly=True)
+    published_at = fields.Datetime(readonly=True)
+    done_at = fields.Datetime(readonly=True)
+    duration_ms = fields.Float(string="Run time (ms)", readonly=True, digits=(16, 1))
+
+    _sql_constraints = [
+        ("event_observer_unique", "unique(event_id, observer)",
+         "An event is delivered once to each observer."),
+    ]
+
+    # ------------------------------------------------------------------ protection
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.context.get(INTERNAL_KEY):
+            raise AccessError(_("Deliveries are created by the event bus only."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.context.get(INTERNAL_KEY):
+            raise AccessError(_("Deliveries cannot be edited; use the Requeue button."))
+        return super().write(vals)
+
+    def _set(self, vals):
+        return self.sudo().with_context(**{INTERNAL_KEY: True}).write(vals)
+
+    # ------------------------------------------------------------------ publishing
+
+    @api.model
+    def _publish_committed(self, dbname, ids):
+        """Post-commit hook: publish this transaction's deliveries in a cursor of our own."""
+        if not ids:
+            return
+        try:
+            with Registry(dbname).cursor() as cr:
+                env = api.Environment(cr, self.env.uid, {})
+                env["quicksol.event.delivery"].sudo()._publish_pending(ids=ids)
+        except Exception:  # noqa: BLE001 - never fail the user's committed save; relay retries
+            _logger.exception("publishing %d committed deliveries failed; the relay will retry",
+                              len(ids))
+
+    @api.model
+    def _publish_pending(self, ids=None, limit=None, min_age=None):
+        """Publish pending deliveries (all, or ``ids``) and mark them queued.
+
+        Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so the post-commit publisher and
+        the relay never publish the same row at the same time. Returns how many were
+        published; 0 when the broker is down (they stay pending) or not configured.
+        """
+        bus = self.env["quicksol.event.bus"]
+        settings = bus._settings()
+        if not settings["broker_url"]:
+            return 0
+        if not settings["signing_key"]:
+            _logger.error("EVENT_BUS_SIGNING_KEY is not set: events stay pending until it is")
+            return 0
+        breaker = bus._breaker(settings)
+        if not breaker.allow():
+            return 0
+        conditions = ["d.state = 'pending'", "d.run_mode = 'async'"]
+        params = []
+        if ids is not None:
+            conditions.append("d.id = ANY(%s)")
+            params.append(list(ids))
+        if min_age:
+            conditions.append("d.create_date < now() at time zone 'utc' - %s")
+            params.append(f"{float(min_age)} seconds")
+        params.append(limit or settings["relay_batch"])
+        self.flush_model(["state", "run_mode"])  # the claim below is SQL: see pending writes
+        self.env.cr.execute(
+            f"""SELECT d.id FROM quicksol_event_delivery d
+                 WHERE {' AND '.join(conditions)}
+              ORDER BY d.priority DESC, d.id
+                 LIMIT %s
+            FOR UPDATE SKIP LOCKED""",  # noqa: S608 - conditions are constants above
+            params,
+        )
+        deliveries = self.browse([row[0] for row in self.env.cr.fetchall()])
+        if not deliveries:
+            return 0
+        messages = [delivery._outgoing_message(settings) for delivery in deliveries]
+        try:
+            get_publisher(settings["broker_url"], settings["connect_timeout"]).publish_batch(
+                messages)
+        except PublishError as error:
+            breaker.record_failure()
+            _logger.warning("broker down, %d deliveries stay pending for the relay: %s",
+                            len(deliveries), error)
+            return 0
+        breaker.record_success()
+        deliveries._set({"state": "queued", "published_at": fields.Datetime.now()})
+        deliveries.flush_recordset()
+        return len(deliveries)
+
+    def _outgoing_message(self, settings):
+        self.ensure_one()
+        event = self.event_id
+        envelope = build_envelope(
+            event_id=event.uuid, event_name=event.name, observer=self.observer,
+            queue=self.queue, db=self.env.cr.dbname, model=event.model or None,
+            res_ids=event.res_ids or [], payload=event.payload or {}, uid=event.user_id.id,
+            company_id=event.company_id.id, context=event.context_snapshot or {},
+            emitted_at=event.create_date.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            attempt=self.publish_attempt,
+        )
+        return OutgoingMessage(
+            task_id=f"{event.uuid}:{self.observer}",
+            envelope=sign_envelope(envelope, settings["signing_key"]),
+            queue=self.queue,
+            priority=self.priority,
+        )
+
+    @api.model
+    def _relay_once(self):
+        """Publish one batch of pending deliveries old enough to be orphans."""
+        settings = self.env["quicksol.event.bus"]._settings()
+        return self._publish_pending(min_age=settings["relay_min_age"])
+
+    @api.model
+    def _cron_relay(self):
+        """Publish what is still pending (crash after commit, broker down), in batches."""
+        self.env.cr.execute(
+            "SELECT count(*) FROM quicksol_event_delivery "
+            "WHERE state = 'pending' AND run_mode = 'async'")
+        remaining = self.env.cr.fetchone()[0]
+        done = 0
+        while remaining > 0:
+            published = self._relay_once()
+            if not published:
+                break
+            done += published
+            remaining = max(0, remaining - published)
+            self.env.cr.commit()  # each confirmed batch is kept even if a later one fails
+            self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        if done:
+            _logger.info("relay published %d pending deliveries (%d left)", done, remaining)
+        return done
+
+    # ------------------------------------------------------------------ running
+
+    @api.model
+    def _lock_pairs(self, pairs):
+        """Lock the deliveries of ``(event_uuid, observer)`` pairs; return pair -> id."""
+        if not pairs:
+            return {}
+        self.flush_model(["state"])
+        self.env.cr.execute(
+            """SELECT d.id, e.uuid, d.observer
+                 FROM quicksol_event_delivery d
+                 JOIN quicksol_event e ON e.id = d.event_id
+                WHERE (e.uuid, d.observer) IN %s
+             ORDER BY d.id
+           FOR UPDATE OF d""",  # one lock order for every caller: no deadlocks
+            [tuple(pairs)],
+        )
+        found = {(uuid, observer): delivery_id for delivery_id, uuid, observer in
+                 self.env.cr.fetchall()}
+        self.browse(list(found.values())).invalidate_recordset()
+        return found
+
+    def _run_locked(self, run_mode="async"):
+        """Run locked deliveries; return {delivery id: result dict}."""
+        results = {}
+        to_run = self.browse()
+        for delivery in self:
+            if delivery.state == "done":
+                results[delivery.id] = _result("already_done")
+            elif delivery.state in ("failed", "dead") and run_mode == "async":
+                # A stale message (e.g. redelivered after a dead letter): requeue to rerun.
+                results[delivery.id] = _result("failed", delivery.last_error, permanent=True)
+            elif delivery.observer not in self.env:
+                delivery._set({"state": "failed", "attempts": delivery.attempts + 1,
+                               "last_error": f"observer {delivery.observer} is not installed"})
+                results[delivery.id] = _result("failed", delivery.last_error, permanent=True)
+            else:
+                to_run |= delivery
+        groups = {}
+        for delivery in to_run:
+            groups.setdefault(delivery._run_key(), self.browse())
+            groups[delivery._run_key()] |= delivery
+        for (observer, _uid, _ctx), deliveries in groups.items():
+            batch = self.pool[observer]._async_batch and len(deliveries) > 1
+            if batch and deliveries._run_group_in_one_call(run_mode, results):
+                continue
+            for delivery in deliveries:
+                results[delivery.id] = delivery._run_one(run_mode)
+        return results
+
+    def _run_key(self):
+        event = self.event_id
+        context = tuple(sorted((k, str(v)) for k, v in (event.context_snapshot or {}).items()))
+        return self.observer, event.user_id.id, context
+
+    def _observer_env(self):
+        event = self[:1].event_id
+        observer = self.env[self[:1].observer].with_user(event.user_id.id or self.env.uid)
+        return observer.with_context(**(event.context_snapshot or {}))
+
+    def _run_group_in_one_call(self, run_mode, results):
+        """Run a batch-capable observer once for the group; False lets items run one by one."""
+        started = time.perf_counter()
+        try:
+            with self.env.cr.savepoint():
+                self._observer_env().handle_async_batch(
+                    [(d.event_id.name, d.event_id.payload or {}) for d in self])
+        except Exception:  # noqa: BLE001 - isolate the failing item by running them one by one
+            _logger.info("batch of %d for %s failed; running items one by one",
+                         len(self), self[:1].observer, exc_info=True)
+            return False
+        self._mark_done(run_mode, (time.perf_counter() - started) * 1000 / len(self))
+        for delivery in self:
+            results[delivery.id] = _result("done")
+        return True
+
+    def _run_one(self, run_mode):
+        self.ensure_one()
+        started = time.perf_counter()
+        try:
+            with self.env.cr.savepoint():
+                self._observer_env().handle_async(self.event_id.name, self.event_id.payload or {})
+        except PERMANENT_ERRORS as error:
+            self._set({"state": "failed", "attempts": self.attempts + 1,
+                       "last_error": _error_text(error), "run_mode": run_mode})
+            return _result("failed", self.last_error, permanent=True)
+        except Exception as error:  # noqa: BLE001 - any other error is worth a retry
+            _logger.warning("observer %s failed on event %s (will be retried): %s",
+                            self.observer, self.event_id.uuid, error, exc_info=True)
+            self._set({"attempts": self.attempts + 1, "last_error": _error_text(error)})
+            return _result("retry", self.last_error)
+        self._mark_done(run_mode, (time.perf_counter() - started) * 1000)
+        return _result("done")
+
+    def _mark_done(self, run_mode, duration_ms):
+        self._set({"state": "done", "done_at": fields.Datetime.now(), "last_error": False,
+                   "duration_ms": duration_ms, "run_mode": run_mode})
+        # attempts differ per row; one UPDATE keeps a batch of thousands cheap.
+        self.flush_recordset()
+        self.env.cr.execute(
+            "UPDATE quicksol_event_delivery SET attempts = COALESCE(attempts, 0) + 1 WHERE id = ANY(%s)",
+            [self.ids])
+        self.invalidate_recordset(["attempts"])
+
+    # ------------------------------------------------------------------ admin actions
+
+    def action_requeue(self):
+        """Put the selected failed or dead deliveries back on their queue."""
+        if not (self.env.su or self.env.user.has_group(
+                "quicksol_event_bus.group_event_bus_manager")):
+            raise AccessError(_("Only event bus administrators can requeue deliveries."))
+        deliveries = self.sudo().filtered(lambda d: d.state in ("failed", "dead"))
+        if not deliveries:
+            raise UserError(_("Only failed or dead-lettered deliveries can be requeued."))
+        deliveries._requeue()
+        return True
+
+    def _requeue(self):
+        for delivery in self:
+            delivery._set({"state": "pending", "publish_attempt": delivery.publish_attempt + 1,
+                           "run_mode": "async"})
+        self.env["quicksol.event.bus"]._publish_after_commit(self)
+
+    def _run_inline_now(self):
+        pairs = [(d.event_id.uuid, d.observer) for d in self]
+        found = self._lock_pairs(pairs)
+        results = self.browse(list(found.values()))._run_locked(run_mode="inline_admin")
+        failures = [r["error"] for r in results.values() if r["status"] not in (
+            "done", "already_done")]
+        if failures:
+            raise UserError(_("Some deliveries failed:\n%s", "\n".join(failures[:5])))
+
+
+def _result(status, error=False, permanent=False):
+    return {"status": status, "error": error or False, "permanent": permanent}
+
+
+def _error_text(error):
+    return f"{type(error).__name__}: {error}"[:10000]

@@ -1,0 +1,3 @@
+from . import test_record
+from . import test_log
+from . import test_observers

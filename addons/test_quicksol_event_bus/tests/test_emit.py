@@ -1,0 +1,177 @@
+from odoo.exceptions import ValidationError
+from odoo.tests import tagged
+
+from quicksol_bus.errors import InvalidEventName, PayloadNotSerializable, PayloadTooLarge
+
+from .common import BusCase, bus_environment
+
+INLINE = "quicksol.test.observer.inline"
+ASYNC = "quicksol.test.observer.async"
+
+
+@tagged("post_install", "-at_install")
+class TestEmitRouting(BusCase):
+    def test_sync_mode_when_no_broker_is_configured(self):
+        with bus_environment(CELERY_BROKER_URL=None, EVENT_BUS_SYNC=None):
+            result = self.Bus.emit("testrec.custom", {"res_ids": [1]})
+        self.assertIsNone(result)
+        self.assertEqual(len(self.logs(ASYNC, "testrec.custom")), 1)
+        self.assertFalse(self.Event.search([("name", "=", "testrec.custom")]))
+
+    def test_async_capable_observers_go_to_the_outbox(self):
+        with self.async_mode():
+            event_uuid = self.Bus.emit("testrec.custom", {"res_ids": [7]})
+        self.assertTrue(event_uuid)
+        self.assertFalse(self.logs(ASYNC), "async observers must not run inline")
+        event = self.Event.search([("uuid", "=", event_uuid)])
+        self.assertEqual(event.state, "pending")
+        self.assertEqual(event.res_ids, [7])
+        self.assertEqual(
+            {(d.observer, d.queue, d.priority, d.state) for d in event.delivery_ids},
+            {(ASYNC, "audit_events", 5, "pending"),
+             ("quicksol.test.observer.commission", "commission_events", 9, "pending")})
+
+    def test_inline_and_async_observers_of_one_event(self):
+        with self.async_mode():
+            record = self.Record.create({"name": "one"})
+        self.assertEqual(len(self.logs(INLINE, "testrec.created")), 1)
+        self.assertFalse(self.logs(ASYNC))
+        event = self.Event.search([("name", "=", "testrec.created")])
+        self.assertEqual(event.res_ids, record.ids)
+        self.assertEqual(event.delivery_ids.observer, ASYNC)
+
+    def test_force_sync_runs_everything_inline_and_returns_none(self):
+        with self.async_mode():
+            self.assertIsNone(self.Bus.emit("testrec.custom", {"res_ids": []}, force_sync=True))
+        self.assertEqual(len(self.logs(event_name="testrec.custom")), 2)
+        self.assertFalse(self.Event.search([("name", "=", "testrec.custom")]))
+
+    def test_sync_mode_by_context_and_by_environment(self):
+        with self.async_mode():
+            self.Bus.with_context(quicksol_event_bus_sync=True).emit("testrec.custom", {})
+        with bus_environment(CELERY_BROKER_URL="amqp://x@127.0.0.1:9//", EVENT_BUS_SYNC="1"):
+            self.Bus.emit("testrec.custom", {})
+        self.assertEqual(len(self.logs(ASYNC, "testrec.custom")), 2)
+        self.assertFalse(self.Event.search([("name", "=", "testrec.custom")]))
+
+    def test_unobserved_event_returns_none_and_stores_nothing(self):
+        with self.async_mode():
+            self.assertIsNone(self.Bus.emit("nobody.listens", {"x": 1}))
+        self.assertFalse(self.Event.search([("name", "=", "nobody.listens")]))
+
+    def test_event_keeps_user_company_and_context(self):
+        with self.async_mode():
+            event_uuid = self.Bus.with_user(self.user).with_context(
+                lang="en_US", tz="Europe/Lisbon", secret="x").emit("testrec.custom", {})
+        event = self.Event.search([("uuid", "=", event_uuid)])
+        self.assertEqual(event.user_id, self.user)
+        self.assertEqual(event.company_id, self.user.company_id)
+        self.assertEqual(event.context_snapshot, {"lang": "en_US", "tz": "Europe/Lisbon"})
+
+
+@tagged("post_install", "-at_install")
+class TestBeforeEvents(BusCase):
+    def test_veto_prevents_the_write(self):
+        count = self.Record.search_count([])
+        with self.async_mode(), self.assertRaisesRegex(ValidationError, "vetoed"):
+            self.Record.create({"name": "forbidden"})
+        self.assertEqual(self.Record.search_count([]), count)
+        self.assertFalse(self.logs(INLINE))
+
+    def test_veto_on_write_keeps_the_old_value(self):
+        record = self.Record.create({"name": "kept"})
+        with self.assertRaises(ValidationError):
+            record.write({"name": "forbidden"})
+        self.assertEqual(record.name, "kept")
+
+    def test_observers_change_vals_in_place(self):
+        record = self.Record.create({"name": "shout"})
+        self.assertEqual(record.name, "SHOUT")
+
+    def test_before_events_run_inline_even_for_async_capable_observers(self):
+        with self.async_mode():
+            self.assertIsNone(self.Bus.emit("testrec.before_create", {"vals": {"name": "a"}}))
+        self.assertFalse(self.Event.search([("name", "=", "testrec.before_create")]))
+
+
+@tagged("post_install", "-at_install")
+class TestEmitterMixin(BusCase):
+    def test_batch_create_emits_one_created_event(self):
+        with self.async_mode():
+            records = self.Record.create([{"name": f"r{i}"} for i in range(50)])
+        logs = self.logs(INLINE, "testrec.created")
+        self.assertEqual(len(logs), 1)
+        self.assertEqual(logs.res_ids, ",".join(map(str, records.ids)))
+        events = self.Event.search([("name", "=", "testrec.created")])
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events.res_ids, records.ids)
+
+    def test_write_and_unlink_events_carry_ids_and_changes(self):
+        from odoo.addons.quicksol_event_bus.tests.common import trap_events
+
+        records = self.Record.create([{"name": "a"}, {"name": "b"}])
+        with trap_events(self.env) as trap:
+            records.write({"value": 3, "when": "2026-01-02"})
+            records.unlink()
+        updated = trap.assert_emitted("testrec.updated", count=1)
+        self.assertEqual(updated.data["res_ids"], records.ids)
+        self.assertEqual(updated.data["changed"], ["value", "when"])
+        self.assertEqual(updated.data["vals"], {"value": 3, "when": "2026-01-02"})
+        self.assertNotIn("res_id", updated.data)
+        trap.assert_emitted("testrec.before_write", count=1)
+        trap.assert_emitted("testrec.before_unlink", count=1, res_ids=records.ids)
+        trap.assert_emitted("testrec.deleted", count=1, res_ids=records.ids)
+
+    def test_single_record_events_carry_res_id(self):
+        from odoo.addons.quicksol_event_bus.tests.common import trap_events
+
+        with trap_events(self.env) as trap:
+            record = self.Record.create({"name": "solo"})
+        self.assertEqual(trap.assert_emitted("testrec.created").data["res_id"], record.id)
+
+    def test_dates_in_vals_are_made_json_safe(self):
+        import datetime
+
+        record = self.Record.create({"name": "d"})
+        record.write({"when": datetime.date(2026, 5, 1)})
+        self.assertEqual(record.when, datetime.date(2026, 5, 1))
+
+    def test_disabled_context_emits_nothing(self):
+        from odoo.addons.quicksol_event_bus.tests.common import trap_events
+
+        with trap_events(self.env) as trap:
+            self.Record.with_context(quicksol_event_bus_disabled=True).create({"name": "q"})
+        self.assertEqual(trap.events, [])
+        self.assertFalse(self.logs(INLINE))
+
+
+@tagged("post_install", "-at_install")
+class TestBadInput(BusCase):
+    def test_recordset_in_data_names_the_field_and_writes_nothing(self):
+        with self.async_mode(), self.assertRaises(PayloadNotSerializable) as info:
+            self.Bus.emit("testrec.custom", {"partner": self.env.user.partner_id})
+        self.assertIn("data['partner']", str(info.exception))
+        self.assertIn("pass ids", str(info.exception))
+        self.assertFalse(self.Event.search([("name", "=", "testrec.custom")]))
+        self.assertFalse(self.logs())
+
+    def test_payload_over_the_limit_is_refused(self):
+        self.env["ir.config_parameter"].set_param("quicksol_event_bus.payload_limit", "64")
+        with self.async_mode(), bus_environment(EVENT_BUS_PAYLOAD_LIMIT=None), \
+                self.assertRaisesRegex(PayloadTooLarge, "over the limit of 64 bytes"):
+            self.Bus.emit("testrec.custom", {"text": "x" * 100})
+        self.assertFalse(self.Event.search([("name", "=", "testrec.custom")]))
+
+    def test_default_payload_limit_is_256_kib(self):
+        with self.async_mode(), bus_environment(EVENT_BUS_PAYLOAD_LIMIT=None), \
+                self.assertRaisesRegex(PayloadTooLarge, "limit of 262144 bytes"):
+            self.Bus.emit("testrec.custom", {"text": "x" * 262144})
+
+    def test_bad_event_names_are_refused(self):
+        for name in ("created", "TestRec.Created", "testrec..created", 42):
+            with self.subTest(name=name), self.assertRaises(InvalidEventName):
+                self.Bus.emit(name, {})
+
+    def test_non_dict_data_is_refused(self):
+        with self.assertRaisesRegex(PayloadNotSerializable, "must be a dict"):
+            self.Bus.emit("testrec.custom", [1, 2])
