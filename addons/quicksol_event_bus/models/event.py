@@ -1,5 +1,8 @@
 """``quicksol.event``: one emitted event routed async — the outbox row and its history."""
 
+import json
+import uuid
+
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
@@ -56,8 +59,6 @@ class QuicksolEvent(models.Model):
 
     @api.depends("payload")
     def _compute_payload_text(self):
-        import json
-
         for event in self:
             event.payload_text = json.dumps(event.payload, indent=2, sort_keys=True,
                                             ensure_ascii=False)
@@ -80,6 +81,59 @@ class QuicksolEvent(models.Model):
     def _check_group(self, xmlid):
         if not (self.env.su or self.env.user.has_group(xmlid)):
             raise AccessError(_("This operation is reserved to the group %s.", xmlid))
+
+    # ------------------------------------------------------------------ outbox
+
+    @api.model
+    def _insert_outbox(self, event_name, model, res_ids, payload, context_snapshot, deliveries):
+        """Insert one event and its deliveries with two SQL statements.
+
+        This is the hot path of every emit routed async, so it skips the ORM's create (about
+        2 ms for the two records, ten times the SQL): the rows are new, nothing of them is in
+        the ORM cache, and the stored ``state`` is written as the compute would set it.
+        ``deliveries`` is a list of ``(ObserverSpec, state, run_mode)``; returns the event and
+        its pending deliveries.
+        """
+        states = {state for _spec, state, _mode in deliveries}
+        event_state = next((s for s in _STATE_ORDER if s in states), "pending")
+        uid = self.env.uid
+        self.env.cr.execute(
+            """INSERT INTO quicksol_event (uuid, name, state, model, res_ids, payload, user_id,
+                                           company_id, context_snapshot, create_uid, write_uid,
+                                           create_date, write_date)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                       now() at time zone 'utc', now() at time zone 'utc')
+               RETURNING id""",
+            [str(uuid.uuid4()), event_name, event_state, model or None, json.dumps(res_ids),
+             json.dumps(payload), uid, self.env.company.id, json.dumps(context_snapshot),
+             uid, uid],
+        )
+        event_id = self.env.cr.fetchone()[0]
+        values = [
+            (event_id, spec.model, spec.queue, spec.effective_priority, state, run_mode,
+             1 if state == "done" else 0, uid, uid)
+            for spec, state, run_mode in deliveries
+        ]
+        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(values))
+        self.env.cr.execute(
+            f"""INSERT INTO quicksol_event_delivery (event_id, observer, queue, priority, state,
+                   run_mode, attempts, publish_attempt, create_uid, write_uid, create_date,
+                   write_date, done_at)
+               SELECT v.event_id, v.observer, v.queue, v.priority, v.state, v.run_mode,
+                      v.attempts, 1, v.create_uid, v.write_uid, now() at time zone 'utc',
+                      now() at time zone 'utc',
+                      CASE WHEN v.state = 'done' THEN now() at time zone 'utc' END
+                 FROM (VALUES {rows}) AS v(event_id, observer, queue, priority, state,
+                                           run_mode, attempts, create_uid, write_uid)
+            RETURNING id, state""",
+            [item for row in values for item in row],
+        )
+        pending = [delivery_id for delivery_id, state in self.env.cr.fetchall()
+                   if state == "pending"]
+        # sudo - quicksol.event: the emitting user has no read access to the outbox, yet the
+        # bus reads back the event it just wrote for them (its uuid, for the caller).
+        return (self.sudo().browse(event_id),
+                self.env["quicksol.event.delivery"].sudo().browse(pending))
 
     # ------------------------------------------------------------------ worker API (RPC)
 

@@ -2,7 +2,6 @@
 
 import logging
 import threading
-import uuid
 
 from odoo import api, models
 from odoo.exceptions import AccessError
@@ -123,46 +122,31 @@ class QuicksolEventBus(models.AbstractModel):
         for spec in plan.inline + inline_fallback:
             self.env[spec.model].handle(event_name, data)
         event = self.env["quicksol.event"]
+        pending = self.env["quicksol.event.delivery"]
         if async_observers or inline_fallback:
-            event = self._store_event(event_name, data, async_observers, inline_fallback)
-            if async_observers and not traps:
-                self._publish_after_commit(event.delivery_ids.filtered(
-                    lambda d: d.state == "pending"))
+            event, pending = self._store_event(
+                event_name, data, async_observers, inline_fallback)
+            if pending and not traps:
+                self._publish_after_commit(pending)
         for trap in traps:
-            trap.record(self.env, event_name, data, plan.inline, async_observers, event)
+            trap.record(event_name, data, plan.inline, async_observers, event, pending)
         return event.uuid if async_observers else None
 
     @api.model
     def _store_event(self, event_name, data, async_observers, fallback_observers):
-        """Write the outbox rows in the caller's transaction."""
+        """Write the outbox rows in the caller's transaction; return (event, pending)."""
         context = self.env.context
-        values = {
-            "uuid": str(uuid.uuid4()),
-            "name": event_name,
-            "model": data.get("model") or False,
-            "res_ids": data.get("res_ids") or ([data["res_id"]] if data.get("res_id") else []),
-            "payload": data,
-            "user_id": self.env.uid,
-            "company_id": self.env.company.id,
-            "context_snapshot": {
-                key: context[key] for key in ("lang", "tz", "allowed_company_ids")
-                if context.get(key)
-            },
-            "delivery_ids": [
-                (0, 0, {"observer": spec.model, "queue": spec.queue,
-                        "priority": spec.effective_priority, "state": "pending"})
-                for spec in async_observers
-            ] + [
-                (0, 0, {"observer": spec.model, "queue": spec.queue,
-                        "priority": spec.effective_priority, "state": "done",
-                        "run_mode": "inline_fallback"})
-                for spec in fallback_observers
-            ],
-        }
-        # sudo - quicksol.event: the outbox is written by the bus on behalf of any user; users
-        # have no write access to it (see security/ir.model.access.csv).
-        return self.env["quicksol.event"].sudo().with_context(
-            quicksol_event_bus_internal=True).create(values)
+        deliveries = [(spec, "pending", "async") for spec in async_observers] + [
+            (spec, "done", "inline_fallback") for spec in fallback_observers]
+        return self.env["quicksol.event"]._insert_outbox(
+            event_name=event_name,
+            model=data.get("model"),
+            res_ids=data.get("res_ids") or ([data["res_id"]] if data.get("res_id") else []),
+            payload=data,
+            context_snapshot={key: context[key] for key in ("lang", "tz", "allowed_company_ids")
+                              if context.get(key)},
+            deliveries=deliveries,
+        )
 
     @api.model
     def _publish_after_commit(self, deliveries):

@@ -36,14 +36,14 @@ class EventTrap:
         self.env = env
         self.events = []
 
-    def record(self, env, name, data, inline, async_, event):
+    def record(self, name, data, inline, async_, event, pending):
         self.events.append(TrappedEvent(
             name=name,
             data=copy.deepcopy(data),
             inline_observers=[spec.model for spec in inline],
             async_observers=[spec.model for spec in async_],
             uuid=event.uuid if async_ else None,
-            delivery_ids=event.delivery_ids.filtered(lambda d: d.state == "pending").ids,
+            delivery_ids=pending.ids,
         ))
 
     def named(self, name):

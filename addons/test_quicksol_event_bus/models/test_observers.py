@@ -108,3 +108,29 @@ class BatchObserver(models.AbstractModel):
             raise ValidationError(self.env._("bad item in batch"))
         for event_name, data in events:
             _log(self.env, self._name, event_name, data, batch_size=len(events))
+
+
+class BenchInlineObserver(models.AbstractModel):
+    """Does the least an inline observer does: look at the ids."""
+
+    _name = "quicksol.bench.observer.inline"
+    _inherit = "quicksol.abstract.observer"
+    _description = "Benchmark observer: inline"
+    _observe_events = ["benchrec.created"]
+
+    @api.model
+    def handle(self, event_name, data):
+        return len(data["res_ids"])
+
+
+class BenchAsyncObserver(models.AbstractModel):
+    _name = "quicksol.bench.observer.async"
+    _inherit = "quicksol.abstract.observer"
+    _description = "Benchmark observer: async"
+    _observe_events = ["benchrec.created"]
+    _async_capable = True
+    _async_batch = True
+
+    @api.model
+    def handle(self, event_name, data):
+        return len(data["res_ids"])

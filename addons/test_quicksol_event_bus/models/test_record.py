@@ -23,3 +23,16 @@ class QuicksolTestPlain(models.Model):
     name = fields.Char(required=True)
     value = fields.Integer()
     when = fields.Date()
+
+
+class QuicksolBenchRecord(models.Model):
+    """Benchmark model: the mixin with exactly one inline and one async observer."""
+
+    _name = "quicksol.bench.record"
+    _description = "Event Bus Benchmark Record"
+    _inherit = ["quicksol.event.emitter.mixin"]
+    _event_prefix = "benchrec"
+
+    name = fields.Char(required=True)
+    value = fields.Integer()
+    when = fields.Date()

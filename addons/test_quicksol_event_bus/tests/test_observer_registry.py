@@ -8,6 +8,7 @@ TEST_OBSERVERS = {
     "quicksol.test.observer.inline", "quicksol.test.observer.async",
     "quicksol.test.observer.commission", "quicksol.test.observer.before",
     "quicksol.test.observer.flaky", "quicksol.test.observer.batch",
+    "quicksol.bench.observer.inline", "quicksol.bench.observer.async",
 }
 
 
