@@ -1,0 +1,50 @@
+# quicksol event bus: local stack, tests and checks. Everything runs on 127.0.0.1 with its
+# data under .run/ (ports: docs/architecture.md). `make help` lists the targets.
+
+PYTHON ?= python3
+VPY := .venv/bin/python
+DEVSTACK := $(VPY) tools/devstack
+PY_SOURCES = $(wildcard lib workers addons tools tests conftest.py)
+
+.PHONY: help install run stop test bench lint worker compose-config clean
+
+help:
+	@echo "make run             start PostgreSQL, RabbitMQ, Redis, Odoo (demo db) [+ workers, Flower]; Ctrl-C stops"
+	@echo "make test            fresh test database, every test (not benchmarks), services stopped after"
+	@echo "make bench           benchmarks in tests/bench"
+	@echo "make lint            ruff check, ruff format --check, pylint-odoo on addons"
+	@echo "make worker QUEUE=q  one Celery worker for queue q in the foreground"
+	@echo "make compose-config  validate compose/docker-compose.yml"
+	@echo "make stop            stop everything devstack started"
+	@echo "make install         system packages (Debian) and .venv only"
+	@echo "make clean           stop, then remove .run (databases, broker data, logs)"
+
+install:
+	$(PYTHON) tools/devstack install
+
+run: install
+	$(DEVSTACK) run
+
+stop:
+	@if [ -x $(VPY) ]; then $(DEVSTACK) stop; else $(PYTHON) tools/devstack stop; fi
+
+test:
+	bash tools/test.sh
+
+bench: install
+	bash tools/bench.sh
+
+lint: install
+	bash tools/lint.sh
+
+worker: install
+	@test -n "$(QUEUE)" || { echo "usage: make worker QUEUE=<queue> (e.g. commission_events)"; exit 2; }
+	$(DEVSTACK) worker $(QUEUE)
+
+compose-config:
+	@if [ ! -f compose/docker-compose.yml ]; then echo "compose/docker-compose.yml does not exist yet: nothing to validate"; exit 0; fi; \
+	command -v docker-compose >/dev/null || $(PYTHON) -c 'import sys; sys.path.insert(0, "tools"); from devstack import install; install.apt_install(["docker-compose"])'; \
+	docker-compose -f compose/docker-compose.yml config -q && echo "compose/docker-compose.yml: valid"
+
+clean: stop
+	rm -rf .run
