@@ -1,0 +1,31 @@
+{
+    "name": "Quicksol Real Estate",
+    "summary": "Reference real-estate domain (estate companies, agents, properties, "
+    "commissions) that emits events on the quicksol event bus",
+    "version": "18.0.1.0.0",
+    "category": "Real Estate",
+    "website": "https://github.com/quicksol/quicksol-event-bus",
+    "author": "Quicksol",
+    "license": "LGPL-3",
+    "application": True,
+    "installable": True,
+    "depends": ["base", "mail", "quicksol_event_bus"],
+    "data": [
+        "security/quicksol_estate_groups.xml",
+        "security/ir.model.access.csv",
+        "security/quicksol_estate_rules.xml",
+        "data/ir_default_data.xml",
+        "views/real_estate_company_views.xml",
+        "views/real_estate_agent_views.xml",
+        "views/real_estate_property_views.xml",
+        "views/real_estate_commission_transaction_views.xml",
+        "views/res_users_views.xml",
+        "views/quicksol_estate_menus.xml",
+    ],
+    "demo": [
+        "demo/real_estate_company_demo.xml",
+        "demo/res_users_demo.xml",
+        "demo/real_estate_agent_demo.xml",
+        "demo/real_estate_property_demo.xml",
+    ],
+}
