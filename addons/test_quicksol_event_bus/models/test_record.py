@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.exceptions import UserError
 
 
 class QuicksolTestRecord(models.Model):
@@ -12,6 +13,11 @@ class QuicksolTestRecord(models.Model):
     name = fields.Char(required=True)
     value = fields.Integer()
     when = fields.Date()
+
+    def action_emit_then_fail(self):
+        """Emit an async event, then fail: the transaction rolls back (RPC tests)."""
+        self.env["quicksol.event.bus"].emit("testrec.custom", {"res_ids": self.ids})
+        raise UserError(self.env._("failing on purpose after emitting"))
 
 
 class QuicksolTestPlain(models.Model):

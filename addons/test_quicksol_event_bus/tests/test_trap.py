@@ -13,7 +13,7 @@ class TestTrapEvents(BusCase):
         with self.async_mode(), trap_events(self.env) as trap:
             record = self.Record.create({"name": "t"})
         event = trap.assert_emitted("testrec.created", count=1, res_ids=record.ids)
-        self.assertEqual(event.inline_observers, ["quicksol.test.observer.inline"])
+        self.assertEqual(event.inline_observers[0], "quicksol.test.observer.inline")
         self.assertEqual(event.async_observers, [ASYNC])
         self.assertTrue(event.uuid)
         self.assertFalse(self.logs(ASYNC))
