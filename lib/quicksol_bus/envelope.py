@@ -45,7 +45,15 @@ ENVELOPE_VERSION = 1
 CONTEXT_ALLOW_LIST = ("lang", "tz", "allowed_company_ids")
 
 REQUIRED_FIELDS = (
-    "v", "event_id", "event_name", "observer", "queue", "db", "uid", "emitted_at", "attempt",
+    "v",
+    "event_id",
+    "event_name",
+    "observer",
+    "queue",
+    "db",
+    "uid",
+    "emitted_at",
+    "attempt",
 )
 
 
@@ -54,8 +62,22 @@ def utc_now_iso():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def build_envelope(*, event_id, event_name, observer, queue, db, model, res_ids, payload,
-                   uid, company_id, context, emitted_at=None, attempt=1):
+def build_envelope(
+    *,
+    event_id,
+    event_name,
+    observer,
+    queue,
+    db,
+    model,
+    res_ids,
+    payload,
+    uid,
+    company_id,
+    context,
+    emitted_at=None,
+    attempt=1,
+):
     """Return an unsigned envelope dict; ``context`` is reduced to the allow-list."""
     context = context or {}
     return {

@@ -64,15 +64,11 @@ def _find_unserialisable(value, path):
 def encode_payload(data, limit=DEFAULT_PAYLOAD_LIMIT):
     """Return ``data`` as canonical JSON bytes, or raise a clear :class:`InvalidPayload`."""
     if not isinstance(data, dict):
-        raise PayloadNotSerializable(
-            f"event data must be a dict, got {_describe(data)}"
-        )
+        raise PayloadNotSerializable(f"event data must be a dict, got {_describe(data)}")
     found = _find_unserialisable(data, "data")
     if found:
         path, value = found
-        raise PayloadNotSerializable(
-            f"event data is not JSON-serialisable: {path} is {_describe(value)}"
-        )
+        raise PayloadNotSerializable(f"event data is not JSON-serialisable: {path} is {_describe(value)}")
     encoded = canonical_json(data)
     if limit and len(encoded) > limit:
         raise PayloadTooLarge(

@@ -12,7 +12,6 @@ connection; a lock serialises batches from the threads of one Odoo process.
 """
 
 import logging
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -115,7 +114,10 @@ class Publisher:
         self._refused = []
         for message in messages:
             task = self._app.amqp.as_task_v2(
-                message.task_id, TASK_NAME, args=[message.envelope], kwargs={},
+                message.task_id,
+                TASK_NAME,
+                args=[message.envelope],
+                kwargs={},
                 argsrepr=f"[{message.envelope.get('event_name')} {message.task_id}]",
             )
             headers = dict(task.headers)
@@ -143,7 +145,7 @@ class Publisher:
                 )
             try:
                 self._connection.drain_events(timeout=remaining)
-            except socket.timeout:
+            except TimeoutError:
                 continue
         if self._refused:
             raise PublishError("; ".join(self._refused[:5]))
@@ -170,7 +172,7 @@ class Publisher:
                 except PublishError:
                     self.close()
                     raise
-                except Exception as error:  # noqa: BLE001 - any transport error means "down"
+                except Exception as error:
                     self.close()
                     if fresh or attempt == 2:
                         raise PublishError(

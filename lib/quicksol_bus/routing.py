@@ -40,8 +40,9 @@ class ObserverSpec:
     batchable: bool = False
 
     @classmethod
-    def declared(cls, model, events, async_capable=False, queue=None, sequence=10,
-                 priority=None, batchable=False):
+    def declared(
+        cls, model, events, async_capable=False, queue=None, sequence=10, priority=None, batchable=False
+    ):
         """Build a spec from raw class attributes, failing loudly on a bad declaration."""
         where = f"observer {model}"
         if isinstance(events, str) or not isinstance(events, (list, tuple, set, frozenset)):
@@ -64,11 +65,11 @@ class ObserverSpec:
             raise ObserverDeclarationError(f"{where}: _sequence must be an int, got {sequence!r}")
         if priority is not None and not (0 <= int(priority) <= spec.max_priority):
             raise ObserverDeclarationError(
-                f"{where}: _async_priority {priority!r} is outside 0..{spec.max_priority} "
-                f"of queue {queue}"
+                f"{where}: _async_priority {priority!r} is outside 0..{spec.max_priority} of queue {queue}"
             )
-        return cls(model, tuple(sorted(set(events))), bool(async_capable), queue, sequence,
-                   priority, bool(batchable))
+        return cls(
+            model, tuple(sorted(set(events))), bool(async_capable), queue, sequence, priority, bool(batchable)
+        )
 
     @property
     def effective_priority(self):

@@ -63,26 +63,70 @@ class Setting:
 SETTINGS = {
     s.name: s
     for s in (
-        Setting("broker_url", "CELERY_BROKER_URL", None, str,
-                "AMQP URL of RabbitMQ; unset means sync mode (every observer inline)"),
-        Setting("signing_key", "EVENT_BUS_SIGNING_KEY", None, str,
-                "HMAC key shared with the workers to sign messages"),
-        Setting("sync_mode", "EVENT_BUS_SYNC", False, as_bool,
-                "run every observer inline even when a broker is configured"),
-        Setting("payload_limit", "EVENT_BUS_PAYLOAD_LIMIT", DEFAULT_PAYLOAD_LIMIT, int,
-                "largest event data accepted, in bytes of JSON"),
-        Setting("broker_down_policy", "EVENT_BUS_BROKER_DOWN_POLICY", "relay", _policy,
-                "relay: keep events pending for the relay; inline: run async observers inline "
-                "while the circuit breaker is open"),
-        Setting("connect_timeout", "EVENT_BUS_CONNECT_TIMEOUT", 1.0, float,
-                "seconds a save may spend reaching the broker before it is declared down"),
-        Setting("breaker_reset", "EVENT_BUS_BREAKER_RESET", 30.0, float,
-                "seconds the circuit breaker stays open before one probe"),
-        Setting("relay_batch", "EVENT_BUS_RELAY_BATCH", 1000, int,
-                "largest number of deliveries the relay publishes in one batch"),
-        Setting("relay_min_age", "EVENT_BUS_RELAY_MIN_AGE", 10.0, float,
-                "seconds a pending delivery waits for its own post-commit publish before the "
-                "relay takes it"),
+        Setting(
+            "broker_url",
+            "CELERY_BROKER_URL",
+            None,
+            str,
+            "AMQP URL of RabbitMQ; unset means sync mode (every observer inline)",
+        ),
+        Setting(
+            "signing_key",
+            "EVENT_BUS_SIGNING_KEY",
+            None,
+            str,
+            "HMAC key shared with the workers to sign messages",
+        ),
+        Setting(
+            "sync_mode",
+            "EVENT_BUS_SYNC",
+            False,
+            as_bool,
+            "run every observer inline even when a broker is configured",
+        ),
+        Setting(
+            "payload_limit",
+            "EVENT_BUS_PAYLOAD_LIMIT",
+            DEFAULT_PAYLOAD_LIMIT,
+            int,
+            "largest event data accepted, in bytes of JSON",
+        ),
+        Setting(
+            "broker_down_policy",
+            "EVENT_BUS_BROKER_DOWN_POLICY",
+            "relay",
+            _policy,
+            "relay: keep events pending for the relay; inline: run async observers inline "
+            "while the circuit breaker is open",
+        ),
+        Setting(
+            "connect_timeout",
+            "EVENT_BUS_CONNECT_TIMEOUT",
+            1.0,
+            float,
+            "seconds a save may spend reaching the broker before it is declared down",
+        ),
+        Setting(
+            "breaker_reset",
+            "EVENT_BUS_BREAKER_RESET",
+            30.0,
+            float,
+            "seconds the circuit breaker stays open before one probe",
+        ),
+        Setting(
+            "relay_batch",
+            "EVENT_BUS_RELAY_BATCH",
+            1000,
+            int,
+            "largest number of deliveries the relay publishes in one batch",
+        ),
+        Setting(
+            "relay_min_age",
+            "EVENT_BUS_RELAY_MIN_AGE",
+            10.0,
+            float,
+            "seconds a pending delivery waits for its own post-commit publish before the relay takes it",
+        ),
     )
 }
 
@@ -90,8 +134,7 @@ SETTINGS = {
 def resolve(name, environ, conf, params):
     """Value of setting ``name`` from the first source that sets it, parsed."""
     setting = SETTINGS[name]
-    for source, key in ((environ, setting.env), (conf, setting.conf_key),
-                        (params, setting.param_key)):
+    for source, key in ((environ, setting.env), (conf, setting.conf_key), (params, setting.param_key)):
         value = source.get(key)
         if value not in (None, "", False):
             try:

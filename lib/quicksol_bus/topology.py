@@ -134,27 +134,62 @@ def rabbitmq_definitions(vhost="/"):
     """RabbitMQ definitions (exchanges, queues, bindings) for ``rabbitmqctl import_definitions``
     or the management plugin's ``load_definitions``; users are left to the deployment."""
     exchanges = [
-        {"name": EXCHANGE, "vhost": vhost, "type": "direct", "durable": True,
-         "auto_delete": False, "internal": False, "arguments": {}},
+        {
+            "name": EXCHANGE,
+            "vhost": vhost,
+            "type": "direct",
+            "durable": True,
+            "auto_delete": False,
+            "internal": False,
+            "arguments": {},
+        },
     ]
     queues, bindings = [], []
     for spec in QUEUES.values():
         exchanges.append(
-            {"name": spec.dead_letter_exchange, "vhost": vhost, "type": "direct",
-             "durable": True, "auto_delete": False, "internal": False, "arguments": {}}
+            {
+                "name": spec.dead_letter_exchange,
+                "vhost": vhost,
+                "type": "direct",
+                "durable": True,
+                "auto_delete": False,
+                "internal": False,
+                "arguments": {},
+            }
         )
-        queues.append({"name": spec.name, "vhost": vhost, "durable": True,
-                       "auto_delete": False, "arguments": spec.arguments()})
-        queues.append({"name": spec.dead_queue, "vhost": vhost, "durable": True,
-                       "auto_delete": False, "arguments": {}})
-        bindings.append({"source": EXCHANGE, "vhost": vhost, "destination": spec.name,
-                         "destination_type": "queue", "routing_key": spec.name,
-                         "arguments": {}})
-        bindings.append({"source": spec.dead_letter_exchange, "vhost": vhost,
-                         "destination": spec.dead_queue, "destination_type": "queue",
-                         "routing_key": spec.dead_queue, "arguments": {}})
-    return {"vhosts": [{"name": vhost}], "exchanges": exchanges, "queues": queues,
-            "bindings": bindings}
+        queues.append(
+            {
+                "name": spec.name,
+                "vhost": vhost,
+                "durable": True,
+                "auto_delete": False,
+                "arguments": spec.arguments(),
+            }
+        )
+        queues.append(
+            {"name": spec.dead_queue, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": {}}
+        )
+        bindings.append(
+            {
+                "source": EXCHANGE,
+                "vhost": vhost,
+                "destination": spec.name,
+                "destination_type": "queue",
+                "routing_key": spec.name,
+                "arguments": {},
+            }
+        )
+        bindings.append(
+            {
+                "source": spec.dead_letter_exchange,
+                "vhost": vhost,
+                "destination": spec.dead_queue,
+                "destination_type": "queue",
+                "routing_key": spec.dead_queue,
+                "arguments": {},
+            }
+        )
+    return {"vhosts": [{"name": vhost}], "exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 
 def main(argv=None):

@@ -45,8 +45,7 @@ def test_settings_precedence_env_conf_params():
     params = {"quicksol_event_bus.broker_url": "amqp://param//"}
     assert resolve("broker_url", {}, {}, params) == "amqp://param//"
     assert resolve("broker_url", {}, conf, params) == "amqp://conf//"
-    assert resolve("broker_url", {"CELERY_BROKER_URL": "amqp://env//"}, conf, params) == (
-        "amqp://env//")
+    assert resolve("broker_url", {"CELERY_BROKER_URL": "amqp://env//"}, conf, params) == ("amqp://env//")
     assert resolve("broker_url", {}, {"quicksol_event_bus_broker_url": False}, {}) is None
 
 

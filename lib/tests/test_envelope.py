@@ -7,12 +7,26 @@ KEY = b"test-signing-key"
 
 
 def make(**overrides):
-    fields = dict(event_id="0b1c", event_name="property.created", observer="x.audit",
-                  queue="audit_events", db="prod", model="real.estate.property",
-                  res_ids=(1, 2), payload={"res_ids": [1, 2]}, uid=2, company_id=1,
-                  context={"lang": "pt_BR", "tz": "America/Sao_Paulo",
-                           "allowed_company_ids": [1], "password": "no", "params": {}},
-                  emitted_at="2026-01-01T00:00:00.000000Z")
+    fields = {
+        "event_id": "0b1c",
+        "event_name": "property.created",
+        "observer": "x.audit",
+        "queue": "audit_events",
+        "db": "prod",
+        "model": "real.estate.property",
+        "res_ids": (1, 2),
+        "payload": {"res_ids": [1, 2]},
+        "uid": 2,
+        "company_id": 1,
+        "context": {
+            "lang": "pt_BR",
+            "tz": "America/Sao_Paulo",
+            "allowed_company_ids": [1],
+            "password": "no",
+            "params": {},
+        },
+        "emitted_at": "2026-01-01T00:00:00.000000Z",
+    }
     fields.update(overrides)
     return build_envelope(**fields)
 
@@ -21,8 +35,7 @@ def test_envelope_carries_the_contract_fields():
     envelope = make()
     assert envelope["res_ids"] == [1, 2]
     assert envelope["attempt"] == 1 and envelope["v"] == 1
-    assert envelope["context"] == {"lang": "pt_BR", "tz": "America/Sao_Paulo",
-                                   "allowed_company_ids": [1]}
+    assert envelope["context"] == {"lang": "pt_BR", "tz": "America/Sao_Paulo", "allowed_company_ids": [1]}
 
 
 def test_no_credentials_travel():

@@ -13,8 +13,18 @@ def test_valid_names_pass(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["created", "Property.created", "property..created", ".created", "property.created.",
-     "property.1created", "property created", "property.créé", "", "x." + "y" * 200],
+    [
+        "created",
+        "Property.created",
+        "property..created",
+        ".created",
+        "property.created.",
+        "property.1created",
+        "property created",
+        "property.créé",
+        "",
+        "x." + "y" * 200,
+    ],
 )
 def test_invalid_names_are_refused_with_the_grammar(name):
     with pytest.raises(InvalidEventName, match="invalid event name"):
@@ -35,9 +45,14 @@ def test_before_events_are_recognised_by_their_last_segment():
 
 @pytest.mark.parametrize(
     ("operation", "before", "expected"),
-    [("create", True, "property.before_create"), ("create", False, "property.created"),
-     ("write", True, "property.before_write"), ("write", False, "property.updated"),
-     ("unlink", True, "property.before_unlink"), ("unlink", False, "property.deleted")],
+    [
+        ("create", True, "property.before_create"),
+        ("create", False, "property.created"),
+        ("write", True, "property.before_write"),
+        ("write", False, "property.updated"),
+        ("unlink", True, "property.before_unlink"),
+        ("unlink", False, "property.deleted"),
+    ],
 )
 def test_lifecycle_names(operation, before, expected):
     assert lifecycle_event("property", operation, before) == expected

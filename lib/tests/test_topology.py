@@ -23,8 +23,7 @@ def test_queue_table_matches_the_contract(name):
         "x-dead-letter-exchange": f"dlx.{name}",
         "x-dead-letter-routing-key": f"{name}.dead",
     }
-    assert (spec.default_priority, spec.workers, spec.concurrency) == (
-        default_priority, workers, concurrency)
+    assert (spec.default_priority, spec.workers, spec.concurrency) == (default_priority, workers, concurrency)
     assert spec.dead_queue == f"{name}.dead"
 
 

@@ -65,11 +65,11 @@ def run(environ):
     registry = registry_for(environ["QSB_TEST_DB"], DB)  # first: sets Odoo's addons path
 
     from kombu import Connection
-
     from odoo.addons.quicksol_event_bus.models import event_bus
 
     from quicksol_bus.publisher import drop_publishers
     from quicksol_bus.topology import kombu_queues
+
     rows = []
     try:
         # 1. create() of 1,000 records, bus on (one inline + one async observer) vs bus off.
@@ -81,16 +81,18 @@ def run(environ):
         ratio = with_bus / without_bus
         rows.append(("create(1,000 records) bus on", f"{with_bus * 1000:.1f} ms", "", ""))
         rows.append(("create(1,000 records) bus off", f"{without_bus * 1000:.1f} ms", "", ""))
-        rows.append(("  ratio bus on / off", f"{ratio:.2f}x", "target <= 1.25x",
-                     "OK" if ratio <= 1.25 else "MISSED"))
+        rows.append(
+            ("  ratio bus on / off", f"{ratio:.2f}x", "target <= 1.25x", "OK" if ratio <= 1.25 else "MISSED")
+        )
         # The same, one create() call per record: 1,000 events, 1,000 outbox rows.
         single_bus, single_plain = _median_pair(
             registry,
             lambda env: [env["quicksol.bench.record"].create(v) for v in _vals()],
             lambda env: [env["quicksol.test.plain"].create(v) for v in _vals()],
         )
-        rows.append(("1,000 create() of one record, ratio", f"{single_bus / single_plain:.2f}x",
-                     "(1,000 events)", ""))
+        rows.append(
+            ("1,000 create() of one record, ratio", f"{single_bus / single_plain:.2f}x", "(1,000 events)", "")
+        )
 
         # 2. Publishing 1,000 events after commit (confirmed by the broker).
         connection = Connection(broker_url)
@@ -117,11 +119,22 @@ def run(environ):
             channel.queue_purge(queue.name)
         connection.close()
         best = min(publish_times)
-        rows.append(("commit + publish 1,000 events", f"{best:.3f} s", "target <= 0.5 s",
-                     "OK" if best <= 0.5 else "MISSED"))
-        rows.append(("  messages confirmed / queued rows", f"{published} / {queued}",
-                     f"expect {3 * RECORDS}", "OK" if published == queued == 3 * RECORDS
-                     else "MISMATCH"))
+        rows.append(
+            (
+                "commit + publish 1,000 events",
+                f"{best:.3f} s",
+                "target <= 0.5 s",
+                "OK" if best <= 0.5 else "MISSED",
+            )
+        )
+        rows.append(
+            (
+                "  messages confirmed / queued rows",
+                f"{published} / {queued}",
+                f"expect {3 * RECORDS}",
+                "OK" if published == queued == 3 * RECORDS else "MISMATCH",
+            )
+        )
 
         # 3. Broker down: the first save pays the connect timeout, later ones nothing.
         silent = SilentBroker()
@@ -142,10 +155,22 @@ def run(environ):
             silent.close()
             event_bus._breakers.clear()
             drop_publishers()
-        rows.append(("broker hung: 1st save's commit", f"{costs[0]:.3f} s", "target ~<= 1 s",
-                     "OK" if costs[0] <= 1.5 else "MISSED"))
-        rows.append(("broker hung: 2nd, 3rd save's commit",
-                     f"{costs[1] * 1000:.1f}/{costs[2] * 1000:.1f} ms", "breaker open", ""))
+        rows.append(
+            (
+                "broker hung: 1st save's commit",
+                f"{costs[0]:.3f} s",
+                "target ~<= 1 s",
+                "OK" if costs[0] <= 1.5 else "MISSED",
+            )
+        )
+        rows.append(
+            (
+                "broker hung: 2nd, 3rd save's commit",
+                f"{costs[1] * 1000:.1f}/{costs[2] * 1000:.1f} ms",
+                "breaker open",
+                "",
+            )
+        )
     finally:
         drop(DB)
     return rows

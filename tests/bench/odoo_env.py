@@ -13,8 +13,9 @@ def registry_for(database_template, database):
     from odoo.tools import config
 
     if "config" not in _loaded:
-        config.parse_config(["-c", os.environ["QSB_ODOO_CONF"], "--workers=0",
-                             "--log-level=warn", "--max-cron-threads=0"])
+        config.parse_config(
+            ["-c", os.environ["QSB_ODOO_CONF"], "--workers=0", "--log-level=warn", "--max-cron-threads=0"]
+        )
         _loaded["config"] = True
     env = dict(os.environ, PGPASSWORD=config["db_password"] or "")
     base = ["-h", config["db_host"], "-p", str(config["db_port"]), "-U", config["db_user"]]

@@ -23,8 +23,7 @@ class Rpc:
         self.proxy = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/object", allow_none=True)
 
     def __call__(self, model, method, *args, **kwargs):
-        return self.proxy.execute_kw(self.db, self.uid, self.password, model, method,
-                                     list(args), kwargs)
+        return self.proxy.execute_kw(self.db, self.uid, self.password, model, method, list(args), kwargs)
 
 
 @pytest.fixture
@@ -87,24 +86,33 @@ def test_a_rolled_back_request_publishes_nothing(rpc, broker):
 
 def test_committed_save_is_published_with_its_event_id(rpc, broker):
     record_id = rpc("quicksol.test.record", "create", {"name": "published"})
-    events = rpc("quicksol.event", "search_read", [("res_ids", "!=", False)],
-                 ["uuid", "name", "state", "res_ids"], order="id desc", limit=1)
+    events = rpc(
+        "quicksol.event",
+        "search_read",
+        [("res_ids", "!=", False)],
+        ["uuid", "name", "state", "res_ids"],
+        order="id desc",
+        limit=1,
+    )
     assert events[0]["name"] == "testrec.created" and events[0]["res_ids"] == [record_id]
     assert events[0]["state"] == "queued"
     messages = queue_messages(broker, "audit_events")
     assert [task_id for task_id, _envelope in messages] == [
-        f"{events[0]['uuid']}:quicksol.test.observer.async"]
+        f"{events[0]['uuid']}:quicksol.test.observer.async"
+    ]
 
 
-def test_broker_down_saves_succeed_then_the_relay_publishes_each_event_once(
-        rpc, broker, broker_control):
+def test_broker_down_saves_succeed_then_the_relay_publishes_each_event_once(rpc, broker, broker_control):
     rpc("ir.config_parameter", "set_param", "quicksol_event_bus.relay_min_age", "0")
     broker_control.stop()
     created = [rpc("quicksol.test.record", "create", {"name": f"down {n}"}) for n in range(3)]
     assert len(created) == 3  # every save succeeded with the broker down
-    pending = rpc("quicksol.event.delivery", "search_read",
-                  [("state", "=", "pending"), ("event_id.name", "=", "testrec.created")],
-                  ["event_uuid", "observer"])
+    pending = rpc(
+        "quicksol.event.delivery",
+        "search_read",
+        [("state", "=", "pending"), ("event_id.name", "=", "testrec.created")],
+        ["event_uuid", "observer"],
+    )
     assert len(pending) == 3
     broker_control.start()
     relay = rpc("ir.model.data", "check_object_reference", "quicksol_event_bus", "ir_cron_relay")

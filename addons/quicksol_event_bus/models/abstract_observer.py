@@ -2,7 +2,7 @@
 
 from odoo import api, models
 
-from odoo.addons.quicksol_event_bus.tools import observer_spec_of
+from ..tools import observer_spec_of
 
 
 class QuicksolAbstractObserver(models.AbstractModel):

@@ -2,9 +2,9 @@
 
 from odoo import api, models
 
-from odoo.addons.quicksol_event_bus.tools import json_safe
-
 from quicksol_bus.names import lifecycle_event
+
+from ..tools import json_safe
 
 
 class QuicksolEventEmitterMixin(models.AbstractModel):
@@ -57,8 +57,9 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
         if not self._event_emitting() or not self:
             return super().write(vals)
         bus = self.env["quicksol.event.bus"]
-        bus.emit(self._event_name("write", before=True),
-                 {"model": self._name, "res_ids": self.ids, "vals": vals})
+        bus.emit(
+            self._event_name("write", before=True), {"model": self._name, "res_ids": self.ids, "vals": vals}
+        )
         result = super().write(vals)
         after = self._event_name("write", before=False)
         if bus._has_observers(after):  # json_safe() costs; skip it when nobody listens

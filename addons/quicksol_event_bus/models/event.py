@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from quicksol_bus.topology import QUEUES
@@ -27,8 +27,7 @@ class QuicksolEvent(models.Model):
 
     uuid = fields.Char(string="Event ID", required=True, readonly=True, index=True, copy=False)
     name = fields.Char(string="Event", required=True, readonly=True, index=True)
-    state = fields.Selection(
-        DELIVERY_STATES, compute="_compute_state", store=True, index=True, readonly=True)
+    state = fields.Selection(DELIVERY_STATES, compute="_compute_state", store=True, index=True, readonly=True)
     model = fields.Char(readonly=True, index=True)
     res_ids = fields.Json(string="Record IDs", readonly=True)
     payload = fields.Json(string="Data", readonly=True)
@@ -60,18 +59,17 @@ class QuicksolEvent(models.Model):
     @api.depends("payload")
     def _compute_payload_text(self):
         for event in self:
-            event.payload_text = json.dumps(event.payload, indent=2, sort_keys=True,
-                                            ensure_ascii=False)
+            event.payload_text = json.dumps(event.payload, indent=2, sort_keys=True, ensure_ascii=False)
 
     # ------------------------------------------------------------------ protection
 
     @api.model_create_multi
     def create(self, vals_list):
-        self._check_internal(_("Events are created by the event bus only."))
+        self._check_internal(self.env._("Events are created by the event bus only."))
         return super().create(vals_list)
 
     def write(self, vals):
-        self._check_internal(_("Events cannot be edited; use the Requeue button."))
+        self._check_internal(self.env._("Events cannot be edited; use the Requeue button."))
         return super().write(vals)
 
     def _check_internal(self, message):
@@ -80,7 +78,7 @@ class QuicksolEvent(models.Model):
 
     def _check_group(self, xmlid):
         if not (self.env.su or self.env.user.has_group(xmlid)):
-            raise AccessError(_("This operation is reserved to the group %s.", xmlid))
+            raise AccessError(self.env._("This operation is reserved to the group %s.", xmlid))
 
     # ------------------------------------------------------------------ outbox
 
@@ -104,14 +102,33 @@ class QuicksolEvent(models.Model):
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                        now() at time zone 'utc', now() at time zone 'utc')
                RETURNING id""",
-            [str(uuid.uuid4()), event_name, event_state, model or None, json.dumps(res_ids),
-             json.dumps(payload), uid, self.env.company.id, json.dumps(context_snapshot),
-             uid, uid],
+            [
+                str(uuid.uuid4()),
+                event_name,
+                event_state,
+                model or None,
+                json.dumps(res_ids),
+                json.dumps(payload),
+                uid,
+                self.env.company.id,
+                json.dumps(context_snapshot),
+                uid,
+                uid,
+            ],
         )
         event_id = self.env.cr.fetchone()[0]
         values = [
-            (event_id, spec.model, spec.queue, spec.effective_priority, state, run_mode,
-             1 if state == "done" else 0, uid, uid)
+            (
+                event_id,
+                spec.model,
+                spec.queue,
+                spec.effective_priority,
+                state,
+                run_mode,
+                1 if state == "done" else 0,
+                uid,
+                uid,
+            )
             for spec, state, run_mode in deliveries
         ]
         rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(values))
@@ -128,12 +145,10 @@ class QuicksolEvent(models.Model):
             RETURNING id, state""",
             [item for row in values for item in row],
         )
-        pending = [delivery_id for delivery_id, state in self.env.cr.fetchall()
-                   if state == "pending"]
+        pending = [delivery_id for delivery_id, state in self.env.cr.fetchall() if state == "pending"]
         # sudo - quicksol.event: the emitting user has no read access to the outbox, yet the
         # bus reads back the event it just wrote for them (its uuid, for the caller).
-        return (self.sudo().browse(event_id),
-                self.env["quicksol.event.delivery"].sudo().browse(pending))
+        return (self.sudo().browse(event_id), self.env["quicksol.event.delivery"].sudo().browse(pending))
 
     # ------------------------------------------------------------------ worker API (RPC)
 
@@ -157,7 +172,8 @@ class QuicksolEvent(models.Model):
         found = Delivery._lock_pairs(pairs)
         results = Delivery.browse(list(found.values()))._run_locked()
         return [
-            results[found[pair]] if pair in found
+            results[found[pair]]
+            if pair in found
             else {"status": "unknown", "error": "no such event and observer", "permanent": True}
             for pair in pairs
         ]
@@ -184,23 +200,31 @@ class QuicksolEvent(models.Model):
         for spec in self.env["quicksol.event.bus"]._observer_index().specs:
             cls = self.pool[spec.model]
             info[spec.model] = {
-                "events": list(spec.events), "async_capable": spec.async_capable,
-                "queue": spec.queue, "priority": spec.effective_priority,
-                "async_batch": spec.batchable, "debounce_seconds": cls._debounce_seconds,
-                "dedup_window": cls._dedup_window, "rate_limit": cls._rate_limit,
+                "events": list(spec.events),
+                "async_capable": spec.async_capable,
+                "queue": spec.queue,
+                "priority": spec.effective_priority,
+                "async_batch": spec.batchable,
+                "debounce_seconds": cls._debounce_seconds,
+                "dedup_window": cls._dedup_window,
+                "rate_limit": cls._rate_limit,
             }
         return info
 
     @api.model
     def _validate_items(self, items):
         if not isinstance(items, (list, tuple)):
-            raise UserError(_("items must be a list of [event_uuid, observer] pairs."))
+            raise UserError(self.env._("items must be a list of [event_uuid, observer] pairs."))
         pairs = []
         for item in items:
-            if (not isinstance(item, (list, tuple)) or len(item) != 2
-                    or not all(isinstance(part, str) and part for part in item)):
-                raise UserError(_("Each item must be an [event_uuid, observer] pair of "
-                                  "strings, got %r.", item))
+            if (
+                not isinstance(item, (list, tuple))
+                or len(item) != 2
+                or not all(isinstance(part, str) and part for part in item)
+            ):
+                raise UserError(
+                    self.env._("Each item must be an [event_uuid, observer] pair of strings, got %r.", item)
+                )
             pairs.append(tuple(item))
         return pairs
 
@@ -214,10 +238,9 @@ class QuicksolEvent(models.Model):
     def action_run_inline(self):
         """Run pending, failed or dead deliveries here and now (broker down for long)."""
         self._check_group(MANAGER_GROUP)
-        deliveries = self.sudo().delivery_ids.filtered(
-            lambda d: d.state in ("pending", "failed", "dead"))
+        deliveries = self.sudo().delivery_ids.filtered(lambda d: d.state in ("pending", "failed", "dead"))
         if not deliveries:
-            raise UserError(_("Nothing to run: every delivery is queued or done."))
+            raise UserError(self.env._("Nothing to run: every delivery is queued or done."))
         deliveries._run_inline_now()
         return True
 
@@ -229,8 +252,9 @@ class QuicksolEvent(models.Model):
         if not self.env.su:
             self._check_group(WORKER_GROUP)
         if days is None:
-            days = int(self.env["ir.config_parameter"].sudo().get_param(
-                "quicksol_event_bus.done_retention_days", 30))
+            days = int(
+                self.env["ir.config_parameter"].sudo().get_param("quicksol_event_bus.done_retention_days", 30)
+            )
         self.env.flush_all()  # the SQL below reads the stored event states
         self.env.cr.execute(
             """DELETE FROM quicksol_event WHERE id IN (

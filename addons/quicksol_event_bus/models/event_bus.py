@@ -6,12 +6,12 @@ import threading
 from odoo import api, models
 from odoo.exceptions import AccessError
 
-from odoo.addons.quicksol_event_bus.tools import bus_settings, observer_spec_of
-
 from quicksol_bus.breaker import CircuitBreaker
 from quicksol_bus.names import is_before_event, validate_event_name
 from quicksol_bus.payload import encode_payload
 from quicksol_bus.routing import ObserverIndex
+
+from ..tools import bus_settings, observer_spec_of
 
 _logger = logging.getLogger(__name__)
 
@@ -74,8 +74,7 @@ class QuicksolEventBus(models.AbstractModel):
     @api.model
     def _sync_mode(self, settings):
         return bool(
-            self.env.context.get(SYNC_CONTEXT_KEY) or settings["sync_mode"]
-            or not settings["broker_url"]
+            self.env.context.get(SYNC_CONTEXT_KEY) or settings["sync_mode"] or not settings["broker_url"]
         )
 
     @api.model
@@ -124,8 +123,7 @@ class QuicksolEventBus(models.AbstractModel):
         event = self.env["quicksol.event"]
         pending = self.env["quicksol.event.delivery"]
         if async_observers or inline_fallback:
-            event, pending = self._store_event(
-                event_name, data, async_observers, inline_fallback)
+            event, pending = self._store_event(event_name, data, async_observers, inline_fallback)
             if pending and not traps:
                 self._publish_after_commit(pending)
         for trap in traps:
@@ -137,14 +135,16 @@ class QuicksolEventBus(models.AbstractModel):
         """Write the outbox rows in the caller's transaction; return (event, pending)."""
         context = self.env.context
         deliveries = [(spec, "pending", "async") for spec in async_observers] + [
-            (spec, "done", "inline_fallback") for spec in fallback_observers]
+            (spec, "done", "inline_fallback") for spec in fallback_observers
+        ]
         return self.env["quicksol.event"]._insert_outbox(
             event_name=event_name,
             model=data.get("model"),
             res_ids=data.get("res_ids") or ([data["res_id"]] if data.get("res_id") else []),
             payload=data,
-            context_snapshot={key: context[key] for key in ("lang", "tz", "allowed_company_ids")
-                              if context.get(key)},
+            context_snapshot={
+                key: context[key] for key in ("lang", "tz", "allowed_company_ids") if context.get(key)
+            },
             deliveries=deliveries,
         )
 
@@ -173,5 +173,9 @@ class QuicksolEventBus(models.AbstractModel):
             raise AccessError(self.env._("Only administrators can create worker API keys."))
         worker = self.env.ref("quicksol_event_bus.user_event_bus_worker")
         # sudo - res.users.apikeys: an administrator creates a key owned by the worker user.
-        return self.env["res.users.apikeys"].with_user(worker).sudo()._generate(
-            "rpc", "quicksol event bus worker", None)
+        return (
+            self.env["res.users.apikeys"]
+            .with_user(worker)
+            .sudo()
+            ._generate("rpc", "quicksol event bus worker", None)
+        )

@@ -3,7 +3,7 @@
 import logging
 import time
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.modules.registry import Registry
 
@@ -32,21 +32,26 @@ class QuicksolEventDelivery(models.Model):
     _order = "id desc"
     _rec_name = "observer"
 
-    event_id = fields.Many2one(
-        "quicksol.event", required=True, ondelete="cascade", index=True, readonly=True)
+    event_id = fields.Many2one("quicksol.event", required=True, ondelete="cascade", index=True, readonly=True)
     event_uuid = fields.Char(related="event_id.uuid", string="Event UUID")
     event_name = fields.Char(related="event_id.name", string="Event Name")
     observer = fields.Char(required=True, readonly=True, index=True)
     queue = fields.Selection([(name, name) for name in QUEUES], required=True, readonly=True)
     priority = fields.Integer(readonly=True)
-    state = fields.Selection(
-        DELIVERY_STATES, required=True, default="pending", index=True, readonly=True)
+    state = fields.Selection(DELIVERY_STATES, required=True, default="pending", index=True, readonly=True)
     run_mode = fields.Selection(
-        [("async", "Worker"), ("inline_fallback", "Inline (broker down)"),
-         ("inline_admin", "Inline (administrator)")],
-        default="async", required=True, readonly=True)
+        [
+            ("async", "Worker"),
+            ("inline_fallback", "Inline (broker down)"),
+            ("inline_admin", "Inline (administrator)"),
+        ],
+        default="async",
+        required=True,
+        readonly=True,
+    )
     publish_attempt = fields.Integer(
-        default=1, readonly=True, help="Incremented by every requeue; travels in the message.")
+        default=1, readonly=True, help="Incremented by every requeue; travels in the message."
+    )
     attempts = fields.Integer(default=0, readonly=True, help="Runs of the observer that ended.")
     last_error = fields.Text(readonly=True)
     published_at = fields.Datetime(readonly=True)
@@ -54,8 +59,11 @@ class QuicksolEventDelivery(models.Model):
     duration_ms = fields.Float(string="Run time (ms)", readonly=True, digits=(16, 1))
 
     _sql_constraints = [
-        ("event_observer_unique", "unique(event_id, observer)",
-         "An event is delivered once to each observer."),
+        (
+            "event_observer_unique",
+            "unique(event_id, observer)",
+            "An event is delivered once to each observer.",
+        ),
     ]
 
     # ------------------------------------------------------------------ protection
@@ -63,12 +71,12 @@ class QuicksolEventDelivery(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         if not self.env.context.get(INTERNAL_KEY):
-            raise AccessError(_("Deliveries are created by the event bus only."))
+            raise AccessError(self.env._("Deliveries are created by the event bus only."))
         return super().create(vals_list)
 
     def write(self, vals):
         if not self.env.context.get(INTERNAL_KEY):
-            raise AccessError(_("Deliveries cannot be edited; use the Requeue button."))
+            raise AccessError(self.env._("Deliveries cannot be edited; use the Requeue button."))
         return super().write(vals)
 
     def _set(self, vals):
@@ -85,17 +93,17 @@ class QuicksolEventDelivery(models.Model):
             with Registry(dbname).cursor() as cr:
                 env = api.Environment(cr, self.env.uid, {})
                 env["quicksol.event.delivery"].sudo()._publish_pending(ids=ids)
-        except Exception:  # noqa: BLE001 - never fail the user's committed save; relay retries
-            _logger.exception("publishing %d committed deliveries failed; the relay will retry",
-                              len(ids))
+        except Exception:
+            _logger.exception("publishing %d committed deliveries failed; the relay will retry", len(ids))
 
     @api.model
-    def _publish_pending(self, ids=None, limit=None, min_age=None):
+    def _publish_pending(self, ids=None, limit=None, min_age=None, probe=False):
         """Publish pending deliveries (all, or ``ids``) and mark them queued.
 
         Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so the post-commit publisher and
         the relay never publish the same row at the same time. Returns how many were
-        published; 0 when the broker is down (they stay pending) or not configured.
+        published; 0 when the broker is down (they stay pending) or not configured. An open
+        circuit breaker skips the attempt, unless ``probe`` (the relay) asks to try anyway.
         """
         bus = self.env["quicksol.event.bus"]
         settings = bus._settings()
@@ -105,7 +113,7 @@ class QuicksolEventDelivery(models.Model):
             _logger.error("EVENT_BUS_SIGNING_KEY is not set: events stay pending until it is")
             return 0
         breaker = bus._breaker(settings)
-        if not breaker.allow():
+        if not (breaker.allow() or probe):
             return 0
         conditions = ["d.state = 'pending'", "d.run_mode = 'async'"]
         params = []
@@ -119,10 +127,10 @@ class QuicksolEventDelivery(models.Model):
         self.flush_model(["state", "run_mode"])  # the claim below is SQL: see pending writes
         self.env.cr.execute(
             f"""SELECT d.id FROM quicksol_event_delivery d
-                 WHERE {' AND '.join(conditions)}
+                 WHERE {" AND ".join(conditions)}
               ORDER BY d.priority DESC, d.id
                  LIMIT %s
-            FOR UPDATE SKIP LOCKED""",  # noqa: S608 - conditions are constants above
+            FOR UPDATE SKIP LOCKED""",
             params,
         )
         deliveries = self.browse([row[0] for row in self.env.cr.fetchall()])
@@ -130,12 +138,12 @@ class QuicksolEventDelivery(models.Model):
             return 0
         messages = [delivery._outgoing_message(settings) for delivery in deliveries]
         try:
-            get_publisher(settings["broker_url"], settings["connect_timeout"]).publish_batch(
-                messages)
+            get_publisher(settings["broker_url"], settings["connect_timeout"]).publish_batch(messages)
         except PublishError as error:
             breaker.record_failure()
-            _logger.warning("broker down, %d deliveries stay pending for the relay: %s",
-                            len(deliveries), error)
+            _logger.warning(
+                "broker down, %d deliveries stay pending for the relay: %s", len(deliveries), error
+            )
             return 0
         breaker.record_success()
         deliveries._set({"state": "queued", "published_at": fields.Datetime.now()})
@@ -146,10 +154,17 @@ class QuicksolEventDelivery(models.Model):
         self.ensure_one()
         event = self.event_id
         envelope = build_envelope(
-            event_id=event.uuid, event_name=event.name, observer=self.observer,
-            queue=self.queue, db=self.env.cr.dbname, model=event.model or None,
-            res_ids=event.res_ids or [], payload=event.payload or {}, uid=event.user_id.id,
-            company_id=event.company_id.id, context=event.context_snapshot or {},
+            event_id=event.uuid,
+            event_name=event.name,
+            observer=self.observer,
+            queue=self.queue,
+            db=self.env.cr.dbname,
+            model=event.model or None,
+            res_ids=event.res_ids or [],
+            payload=event.payload or {},
+            uid=event.user_id.id,
+            company_id=event.company_id.id,
+            context=event.context_snapshot or {},
             emitted_at=event.create_date.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             attempt=self.publish_attempt,
         )
@@ -164,14 +179,14 @@ class QuicksolEventDelivery(models.Model):
     def _relay_once(self):
         """Publish one batch of pending deliveries old enough to be orphans."""
         settings = self.env["quicksol.event.bus"]._settings()
-        return self._publish_pending(min_age=settings["relay_min_age"])
+        return self._publish_pending(min_age=settings["relay_min_age"], probe=True)
 
     @api.model
     def _cron_relay(self):
         """Publish what is still pending (crash after commit, broker down), in batches."""
         self.env.cr.execute(
-            "SELECT count(*) FROM quicksol_event_delivery "
-            "WHERE state = 'pending' AND run_mode = 'async'")
+            "SELECT count(*) FROM quicksol_event_delivery WHERE state = 'pending' AND run_mode = 'async'"
+        )
         remaining = self.env.cr.fetchone()[0]
         done = 0
         while remaining > 0:
@@ -180,7 +195,8 @@ class QuicksolEventDelivery(models.Model):
                 break
             done += published
             remaining = max(0, remaining - published)
-            self.env.cr.commit()  # each confirmed batch is kept even if a later one fails
+            # Each confirmed batch is kept even if a later one fails (as queue_job's runner).
+            self.env.cr.commit()  # pylint: disable=invalid-commit
             self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         if done:
             _logger.info("relay published %d pending deliveries (%d left)", done, remaining)
@@ -203,8 +219,7 @@ class QuicksolEventDelivery(models.Model):
            FOR UPDATE OF d""",  # one lock order for every caller: no deadlocks
             [tuple(pairs)],
         )
-        found = {(uuid, observer): delivery_id for delivery_id, uuid, observer in
-                 self.env.cr.fetchall()}
+        found = {(uuid, observer): delivery_id for delivery_id, uuid, observer in self.env.cr.fetchall()}
         self.browse(list(found.values())).invalidate_recordset()
         return found
 
@@ -219,8 +234,13 @@ class QuicksolEventDelivery(models.Model):
                 # A stale message (e.g. redelivered after a dead letter): requeue to rerun.
                 results[delivery.id] = _result("failed", delivery.last_error, permanent=True)
             elif delivery.observer not in self.env:
-                delivery._set({"state": "failed", "attempts": delivery.attempts + 1,
-                               "last_error": f"observer {delivery.observer} is not installed"})
+                delivery._set(
+                    {
+                        "state": "failed",
+                        "attempts": delivery.attempts + 1,
+                        "last_error": f"observer {delivery.observer} is not installed",
+                    }
+                )
                 results[delivery.id] = _result("failed", delivery.last_error, permanent=True)
             else:
                 to_run |= delivery
@@ -252,10 +272,15 @@ class QuicksolEventDelivery(models.Model):
         try:
             with self.env.cr.savepoint():
                 self._observer_env().handle_async_batch(
-                    [(d.event_id.name, d.event_id.payload or {}) for d in self])
+                    [(d.event_id.name, d.event_id.payload or {}) for d in self]
+                )
         except Exception:  # noqa: BLE001 - isolate the failing item by running them one by one
-            _logger.info("batch of %d for %s failed; running items one by one",
-                         len(self), self[:1].observer, exc_info=True)
+            _logger.info(
+                "batch of %d for %s failed; running items one by one",
+                len(self),
+                self[:1].observer,
+                exc_info=True,
+            )
             return False
         self._mark_done(run_mode, (time.perf_counter() - started) * 1000 / len(self))
         for delivery in self:
@@ -269,54 +294,72 @@ class QuicksolEventDelivery(models.Model):
             with self.env.cr.savepoint():
                 self._observer_env().handle_async(self.event_id.name, self.event_id.payload or {})
         except PERMANENT_ERRORS as error:
-            self._set({"state": "failed", "attempts": self.attempts + 1,
-                       "last_error": _error_text(error), "run_mode": run_mode})
+            self._set(
+                {
+                    "state": "failed",
+                    "attempts": self.attempts + 1,
+                    "last_error": _error_text(error),
+                    "run_mode": run_mode,
+                }
+            )
             return _result("failed", self.last_error, permanent=True)
         except Exception as error:  # noqa: BLE001 - any other error is worth a retry
-            _logger.warning("observer %s failed on event %s (will be retried): %s",
-                            self.observer, self.event_id.uuid, error, exc_info=True)
+            _logger.warning(
+                "observer %s failed on event %s (will be retried): %s",
+                self.observer,
+                self.event_id.uuid,
+                error,
+                exc_info=True,
+            )
             self._set({"attempts": self.attempts + 1, "last_error": _error_text(error)})
             return _result("retry", self.last_error)
         self._mark_done(run_mode, (time.perf_counter() - started) * 1000)
         return _result("done")
 
     def _mark_done(self, run_mode, duration_ms):
-        self._set({"state": "done", "done_at": fields.Datetime.now(), "last_error": False,
-                   "duration_ms": duration_ms, "run_mode": run_mode})
+        self._set(
+            {
+                "state": "done",
+                "done_at": fields.Datetime.now(),
+                "last_error": False,
+                "duration_ms": duration_ms,
+                "run_mode": run_mode,
+            }
+        )
         # attempts differ per row; one UPDATE keeps a batch of thousands cheap.
         self.flush_recordset()
         self.env.cr.execute(
             "UPDATE quicksol_event_delivery SET attempts = COALESCE(attempts, 0) + 1 WHERE id = ANY(%s)",
-            [self.ids])
+            [self.ids],
+        )
         self.invalidate_recordset(["attempts"])
 
     # ------------------------------------------------------------------ admin actions
 
     def action_requeue(self):
         """Put the selected failed or dead deliveries back on their queue."""
-        if not (self.env.su or self.env.user.has_group(
-                "quicksol_event_bus.group_event_bus_manager")):
-            raise AccessError(_("Only event bus administrators can requeue deliveries."))
+        if not (self.env.su or self.env.user.has_group("quicksol_event_bus.group_event_bus_manager")):
+            raise AccessError(self.env._("Only event bus administrators can requeue deliveries."))
         deliveries = self.sudo().filtered(lambda d: d.state in ("failed", "dead"))
         if not deliveries:
-            raise UserError(_("Only failed or dead-lettered deliveries can be requeued."))
+            raise UserError(self.env._("Only failed or dead-lettered deliveries can be requeued."))
         deliveries._requeue()
         return True
 
     def _requeue(self):
         for delivery in self:
-            delivery._set({"state": "pending", "publish_attempt": delivery.publish_attempt + 1,
-                           "run_mode": "async"})
+            delivery._set(
+                {"state": "pending", "publish_attempt": delivery.publish_attempt + 1, "run_mode": "async"}
+            )
         self.env["quicksol.event.bus"]._publish_after_commit(self)
 
     def _run_inline_now(self):
         pairs = [(d.event_id.uuid, d.observer) for d in self]
         found = self._lock_pairs(pairs)
         results = self.browse(list(found.values()))._run_locked(run_mode="inline_admin")
-        failures = [r["error"] for r in results.values() if r["status"] not in (
-            "done", "already_done")]
+        failures = [r["error"] for r in results.values() if r["status"] not in ("done", "already_done")]
         if failures:
-            raise UserError(_("Some deliveries failed:\n%s", "\n".join(failures[:5])))
+            raise UserError(self.env._("Some deliveries failed:\n%s", "\n".join(failures[:5])))
 
 
 def _result(status, error=False, permanent=False):

@@ -37,27 +37,29 @@ class EventTrap:
         self.events = []
 
     def record(self, name, data, inline, async_, event, pending):
-        self.events.append(TrappedEvent(
-            name=name,
-            data=copy.deepcopy(data),
-            inline_observers=[spec.model for spec in inline],
-            async_observers=[spec.model for spec in async_],
-            uuid=event.uuid if async_ else None,
-            delivery_ids=pending.ids,
-        ))
+        self.events.append(
+            TrappedEvent(
+                name=name,
+                data=copy.deepcopy(data),
+                inline_observers=[spec.model for spec in inline],
+                async_observers=[spec.model for spec in async_],
+                uuid=event.uuid if async_ else None,
+                delivery_ids=pending.ids,
+            )
+        )
 
     def named(self, name):
         return [event for event in self.events if event.name == name]
 
     def assert_emitted(self, name, count=None, **data):
         """Assert ``name`` was emitted (``count`` times), with ``data`` items if given."""
-        matching = [e for e in self.named(name)
-                    if all(e.data.get(key) == value for key, value in data.items())]
+        matching = [
+            e for e in self.named(name) if all(e.data.get(key) == value for key, value in data.items())
+        ]
         emitted = sorted({e.name for e in self.events})
         assert matching, f"{name} with {data or 'any data'} was not emitted; emitted: {emitted}"
         if count is not None:
-            assert len(matching) == count, (
-                f"{name} emitted {len(matching)} times, expected {count}")
+            assert len(matching) == count, f"{name} emitted {len(matching)} times, expected {count}"
         return matching[-1] if count in (None, 1) else matching
 
     def assert_not_emitted(self, name):

@@ -12,16 +12,20 @@ class TestInstall(TransactionCase):
         self.assertFalse(worker.has_group("base.group_user"))
 
     def test_admins_manage_the_bus(self):
-        self.assertTrue(self.env.ref("base.user_admin").has_group(
-            "quicksol_event_bus.group_event_bus_manager"))
+        self.assertTrue(
+            self.env.ref("base.user_admin").has_group("quicksol_event_bus.group_event_bus_manager")
+        )
 
     def test_delivery_queues_are_the_topology(self):
         selection = dict(self.env["quicksol.event.delivery"]._fields["queue"].selection)
         self.assertEqual(set(selection), set(QUEUES))
 
     def test_only_admins_generate_worker_keys(self):
-        key = self.env["quicksol.event.bus"].with_user(self.env.ref("base.user_admin")) \
+        key = (
+            self.env["quicksol.event.bus"]
+            .with_user(self.env.ref("base.user_admin"))
             .generate_worker_api_key()
+        )
         self.assertEqual(len(key), 40)
         demo = self.env["res.users"].create({"name": "Plain", "login": "plain_user_x"})
         with self.assertRaises(AccessError):

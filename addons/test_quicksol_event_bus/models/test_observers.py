@@ -6,11 +6,16 @@ from odoo.exceptions import ValidationError
 
 def _log(env, observer, event_name, data, batch_size=1):
     # sudo - quicksol.test.log: observers log for any user in the tests.
-    env["quicksol.test.log"].sudo().create({
-        "observer": observer, "event_name": event_name,
-        "res_ids": ",".join(map(str, data.get("res_ids") or [])),
-        "uid": env.uid, "lang": env.context.get("lang") or "", "batch_size": batch_size,
-    })
+    env["quicksol.test.log"].sudo().create(
+        {
+            "observer": observer,
+            "event_name": event_name,
+            "res_ids": ",".join(map(str, data.get("res_ids") or [])),
+            "uid": env.uid,
+            "lang": env.context.get("lang") or "",
+            "batch_size": batch_size,
+        }
+    )
 
 
 class InlineObserver(models.AbstractModel):

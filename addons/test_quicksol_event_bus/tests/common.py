@@ -4,9 +4,8 @@ import os
 from contextlib import contextmanager
 from unittest.mock import patch
 
-from odoo.tests import TransactionCase
-
 from odoo.addons.quicksol_event_bus.models import event_bus
+from odoo.tests import TransactionCase
 
 from quicksol_bus.publisher import drop_publishers
 
@@ -39,10 +38,14 @@ class BusCase(TransactionCase):
         cls.Bus = cls.env["quicksol.event.bus"]
         cls.Event = cls.env["quicksol.event"]
         cls.worker = cls.env.ref("quicksol_event_bus.user_event_bus_worker")
-        cls.user = cls.env["res.users"].create({
-            "name": "Bus Tester", "login": "bus_tester", "lang": "en_US",
-            "groups_id": [(6, 0, [cls.env.ref("base.group_user").id])],
-        })
+        cls.user = cls.env["res.users"].create(
+            {
+                "name": "Bus Tester",
+                "login": "bus_tester",
+                "lang": "en_US",
+                "groups_id": [(6, 0, [cls.env.ref("base.group_user").id])],
+            }
+        )
 
     def logs(self, observer=None, event_name=None):
         domain = []
@@ -55,6 +58,9 @@ class BusCase(TransactionCase):
     @contextmanager
     def async_mode(self):
         """A broker URL that is never contacted (nothing commits in these tests)."""
-        with bus_environment(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:9//",
-                             EVENT_BUS_SIGNING_KEY=SIGNING_KEY, EVENT_BUS_SYNC=None):
+        with bus_environment(
+            CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:9//",
+            EVENT_BUS_SIGNING_KEY=SIGNING_KEY,
+            EVENT_BUS_SYNC=None,
+        ):
             yield

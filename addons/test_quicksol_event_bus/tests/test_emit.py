@@ -28,8 +28,11 @@ class TestEmitRouting(BusCase):
         self.assertEqual(event.res_ids, [7])
         self.assertEqual(
             {(d.observer, d.queue, d.priority, d.state) for d in event.delivery_ids},
-            {(ASYNC, "audit_events", 5, "pending"),
-             ("quicksol.test.observer.commission", "commission_events", 9, "pending")})
+            {
+                (ASYNC, "audit_events", 5, "pending"),
+                ("quicksol.test.observer.commission", "commission_events", 9, "pending"),
+            },
+        )
 
     def test_inline_and_async_observers_of_one_event(self):
         with self.async_mode():
@@ -61,8 +64,11 @@ class TestEmitRouting(BusCase):
 
     def test_event_keeps_user_company_and_context(self):
         with self.async_mode():
-            event_uuid = self.Bus.with_user(self.user).with_context(
-                lang="en_US", tz="Europe/Lisbon", secret="x").emit("testrec.custom", {})
+            event_uuid = (
+                self.Bus.with_user(self.user)
+                .with_context(lang="en_US", tz="Europe/Lisbon", secret="x")
+                .emit("testrec.custom", {})
+            )
         event = self.Event.search([("uuid", "=", event_uuid)])
         self.assertEqual(event.user_id, self.user)
         self.assertEqual(event.company_id, self.user.company_id)
@@ -157,14 +163,20 @@ class TestBadInput(BusCase):
 
     def test_payload_over_the_limit_is_refused(self):
         self.env["ir.config_parameter"].set_param("quicksol_event_bus.payload_limit", "64")
-        with self.async_mode(), bus_environment(EVENT_BUS_PAYLOAD_LIMIT=None), \
-                self.assertRaisesRegex(PayloadTooLarge, "over the limit of 64 bytes"):
+        with (
+            self.async_mode(),
+            bus_environment(EVENT_BUS_PAYLOAD_LIMIT=None),
+            self.assertRaisesRegex(PayloadTooLarge, "over the limit of 64 bytes"),
+        ):
             self.Bus.emit("testrec.custom", {"text": "x" * 100})
         self.assertFalse(self.Event.search([("name", "=", "testrec.custom")]))
 
     def test_default_payload_limit_is_256_kib(self):
-        with self.async_mode(), bus_environment(EVENT_BUS_PAYLOAD_LIMIT=None), \
-                self.assertRaisesRegex(PayloadTooLarge, "limit of 262144 bytes"):
+        with (
+            self.async_mode(),
+            bus_environment(EVENT_BUS_PAYLOAD_LIMIT=None),
+            self.assertRaisesRegex(PayloadTooLarge, "limit of 262144 bytes"),
+        ):
             self.Bus.emit("testrec.custom", {"text": "x" * 262144})
 
     def test_bad_event_names_are_refused(self):

@@ -5,10 +5,14 @@ from quicksol_bus.errors import ObserverDeclarationError
 from .common import BusCase
 
 TEST_OBSERVERS = {
-    "quicksol.test.observer.inline", "quicksol.test.observer.async",
-    "quicksol.test.observer.commission", "quicksol.test.observer.before",
-    "quicksol.test.observer.flaky", "quicksol.test.observer.batch",
-    "quicksol.bench.observer.inline", "quicksol.bench.observer.async",
+    "quicksol.test.observer.inline",
+    "quicksol.test.observer.async",
+    "quicksol.test.observer.commission",
+    "quicksol.test.observer.before",
+    "quicksol.test.observer.flaky",
+    "quicksol.test.observer.batch",
+    "quicksol.bench.observer.inline",
+    "quicksol.bench.observer.async",
 }
 
 
@@ -25,19 +29,16 @@ class TestObserverRegistry(BusCase):
 
     def test_order_is_sequence_then_name(self):
         observers = [s.model for s in self.Bus._observer_index().observers("testrec.created")]
-        self.assertEqual(observers[:2], ["quicksol.test.observer.inline",
-                                         "quicksol.test.observer.async"])
+        self.assertEqual(observers[:2], ["quicksol.test.observer.inline", "quicksol.test.observer.async"])
         custom = [s.model for s in self.Bus._observer_index().observers("testrec.custom")]
-        self.assertEqual(custom, ["quicksol.test.observer.async",
-                                  "quicksol.test.observer.commission"])
+        self.assertEqual(custom, ["quicksol.test.observer.async", "quicksol.test.observer.commission"])
 
     def test_declarations_are_read(self):
         spec = self.Bus._observer_index().get("quicksol.test.observer.commission")
         self.assertTrue(spec.async_capable)
         self.assertEqual(spec.queue, "commission_events")
         self.assertEqual(spec.effective_priority, 9)
-        self.assertEqual(self.Bus._observer_index().get("quicksol.test.observer.async").queue,
-                         "audit_events")
+        self.assertEqual(self.Bus._observer_index().get("quicksol.test.observer.async").queue, "audit_events")
 
     def _assert_bad_declaration(self, attribute, value, message):
         cls = self.registry["quicksol.test.observer.async"]
@@ -71,8 +72,9 @@ class TestObserverRegistry(BusCase):
         finally:
             del cls._async_queue
         self.Bus._register_hook()
-        self.assertIn("quicksol.test.observer.async",
-                      {s.model for s in self.registry._quicksol_observer_index.specs})
+        self.assertIn(
+            "quicksol.test.observer.async", {s.model for s in self.registry._quicksol_observer_index.specs}
+        )
 
     def test_handle_is_not_callable_over_rpc(self):
         from odoo.exceptions import AccessError

@@ -6,9 +6,8 @@ import socket
 import threading
 import unittest
 
-from odoo.tests import tagged
-
 from odoo.addons.quicksol_event_bus.models import event_bus
+from odoo.tests import tagged
 
 from quicksol_bus.envelope import verify_envelope
 from quicksol_bus.topology import QUEUES, TASK_NAME, kombu_queues
@@ -47,8 +46,9 @@ class CountingDeadBroker:
         self._socket.close()
 
 
-@unittest.skipUnless(BROKER_URL, "CELERY_BROKER_URL is not set: run through `make test`, "
-                                 "which starts RabbitMQ")
+@unittest.skipUnless(
+    BROKER_URL, "CELERY_BROKER_URL is not set: run through `make test`, which starts RabbitMQ"
+)
 @tagged("post_install", "-at_install")
 class TestOutboxWithRabbitMQ(BusCase):
     @classmethod
@@ -77,8 +77,11 @@ class TestOutboxWithRabbitMQ(BusCase):
         for queue in kombu_queues():
             self.channel.queue_purge(queue.name)
         self.env_patch = bus_environment(
-            CELERY_BROKER_URL=BROKER_URL, EVENT_BUS_SIGNING_KEY=SIGNING_KEY, EVENT_BUS_SYNC=None,
-            EVENT_BUS_BROKER_DOWN_POLICY=None)
+            CELERY_BROKER_URL=BROKER_URL,
+            EVENT_BUS_SIGNING_KEY=SIGNING_KEY,
+            EVENT_BUS_SYNC=None,
+            EVENT_BUS_BROKER_DOWN_POLICY=None,
+        )
         self.env_patch.__enter__()
         self.addCleanup(self.env_patch.__exit__, None, None, None)
 
@@ -112,11 +115,21 @@ class TestOutboxWithRabbitMQ(BusCase):
         envelope = verify_envelope(args[0], SIGNING_KEY)
         self.assertEqual(kwargs, {})
         self.assertEqual(
-            {k: envelope[k] for k in ("event_id", "event_name", "observer", "queue", "res_ids",
-                                      "db", "uid", "attempt")},
-            {"event_id": event_uuid, "event_name": "testrec.custom", "observer": COMMISSION,
-             "queue": "commission_events", "res_ids": [4], "db": self.env.cr.dbname,
-             "uid": self.env.uid, "attempt": 1})
+            {
+                k: envelope[k]
+                for k in ("event_id", "event_name", "observer", "queue", "res_ids", "db", "uid", "attempt")
+            },
+            {
+                "event_id": event_uuid,
+                "event_name": "testrec.custom",
+                "observer": COMMISSION,
+                "queue": "commission_events",
+                "res_ids": [4],
+                "db": self.env.cr.dbname,
+                "uid": self.env.uid,
+                "attempt": 1,
+            },
+        )
         self.assertNotIn("password", json.dumps(args[0]).lower())
         self.assertEqual(self.get("audit_events").properties["priority"], 5)
         event = self.Event.search([("uuid", "=", event_uuid)])
@@ -166,7 +179,8 @@ class TestOutboxWithRabbitMQ(BusCase):
             self.assertEqual(dead.attempts, 1, "an open breaker must spare later saves")
         self.assertTrue(first.exists() and second.exists())
         pending = self.env["quicksol.event.delivery"].search(
-            [("state", "=", "pending"), ("event_id.name", "=", "testrec.created")])
+            [("state", "=", "pending"), ("event_id.name", "=", "testrec.created")]
+        )
         self.assertEqual(len(pending), 2)
         # The broker is back: the relay publishes each pending delivery exactly once.
         with bus_environment(EVENT_BUS_RELAY_MIN_AGE="0"):
@@ -179,8 +193,11 @@ class TestOutboxWithRabbitMQ(BusCase):
     def test_inline_fallback_policy_runs_async_observers_here_while_the_broker_is_down(self):
         dead = CountingDeadBroker()
         self.addCleanup(dead.close)
-        with bus_environment(CELERY_BROKER_URL=dead.url, EVENT_BUS_SIGNING_KEY=SIGNING_KEY,
-                             EVENT_BUS_BROKER_DOWN_POLICY="inline"):
+        with bus_environment(
+            CELERY_BROKER_URL=dead.url,
+            EVENT_BUS_SIGNING_KEY=SIGNING_KEY,
+            EVENT_BUS_BROKER_DOWN_POLICY="inline",
+        ):
             self.Record.create({"name": "opens the breaker"})
             self.publish_after_commit()
             self.assertFalse(self.logs(ASYNC))

@@ -20,7 +20,8 @@ class TestRunAsync(BusCase):
 
     def delivery(self, event_uuid, observer):
         return self.env["quicksol.event.delivery"].search(
-            [("event_id.uuid", "=", event_uuid), ("observer", "=", observer)])
+            [("event_id.uuid", "=", event_uuid), ("observer", "=", observer)]
+        )
 
     def test_runs_once_and_a_second_call_does_nothing(self):
         event_uuid = self.emit("testrec.custom", {"res_ids": [3]})
@@ -37,7 +38,8 @@ class TestRunAsync(BusCase):
     def test_event_is_done_when_every_delivery_is(self):
         event_uuid = self.emit("testrec.custom", {})
         results = self.as_worker().run_async_batch(
-            [[event_uuid, ASYNC], [event_uuid, "quicksol.test.observer.commission"]])
+            [[event_uuid, ASYNC], [event_uuid, "quicksol.test.observer.commission"]]
+        )
         self.assertEqual([r["status"] for r in results], ["done", "done"])
         self.assertEqual(self.Event.search([("uuid", "=", event_uuid)]).state, "done")
 
@@ -158,10 +160,10 @@ class TestRunAsync(BusCase):
     def test_purge_done_keeps_recent_and_unfinished_events(self):
         done_uuid = self.emit("testrec.custom", {})
         self.as_worker().run_async_batch(
-            [[done_uuid, ASYNC], [done_uuid, "quicksol.test.observer.commission"]])
+            [[done_uuid, ASYNC], [done_uuid, "quicksol.test.observer.commission"]]
+        )
         pending_uuid = self.emit("testrec.custom", {})
-        self.env.cr.execute(
-            "UPDATE quicksol_event SET create_date = now() - interval '40 days'")
+        self.env.cr.execute("UPDATE quicksol_event SET create_date = now() - interval '40 days'")
         self.assertEqual(self.Event.sudo().purge_done(), 1)
         self.assertFalse(self.Event.search([("uuid", "=", done_uuid)]))
         self.assertTrue(self.Event.search([("uuid", "=", pending_uuid)]))

@@ -1,6 +1,5 @@
-from odoo.tests import tagged
-
 from odoo.addons.quicksol_event_bus.tests.common import trap_events
+from odoo.tests import tagged
 
 from .common import BusCase
 

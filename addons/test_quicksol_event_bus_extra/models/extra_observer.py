@@ -12,7 +12,10 @@ class ExtraObserver(models.AbstractModel):
     @api.model
     def handle(self, event_name, data):
         # sudo - quicksol.test.log: the test log is written for any user.
-        self.env["quicksol.test.log"].sudo().create({
-            "observer": self._name, "event_name": event_name,
-            "res_ids": ",".join(map(str, data["res_ids"])),
-        })
+        self.env["quicksol.test.log"].sudo().create(
+            {
+                "observer": self._name,
+                "event_name": event_name,
+                "res_ids": ",".join(map(str, data["res_ids"])),
+            }
+        )
