@@ -121,6 +121,14 @@ SETTINGS = {
             "largest number of deliveries the relay publishes in one batch",
         ),
         Setting(
+            "republish_queued_after",
+            "EVENT_BUS_REPUBLISH_QUEUED_AFTER",
+            21600.0,
+            float,
+            "seconds after which the relay publishes a still-queued delivery again (a message "
+            "lost outside the broker, e.g. worker-side debounce state); 0 never",
+        ),
+        Setting(
             "relay_min_age",
             "EVENT_BUS_RELAY_MIN_AGE",
             10.0,

@@ -193,6 +193,33 @@ class QuicksolEvent(models.Model):
         return True
 
     @api.model
+    def mark_coalesced(self, event_uuid, observer, into_uuid):
+        """Record that a worker coalesced this delivery into an identical one (dedup).
+
+        The delivery counts as done without running: ``into_uuid`` names the event whose run
+        stood for it. Does nothing (returns False) when it is already done or unknown.
+        """
+        self._check_group(WORKER_GROUP)
+        pair, into = self._validate_items([[event_uuid, observer], [into_uuid, observer]])
+        Delivery = self.env["quicksol.event.delivery"].sudo()
+        found = Delivery._lock_pairs([pair])
+        if not found:
+            return False
+        delivery = Delivery.browse(found[pair])
+        if delivery.state == "done":
+            return False
+        delivery._set(
+            {
+                "state": "done",
+                "run_mode": "coalesced",
+                "coalesced_into": into[0],
+                "done_at": fields.Datetime.now(),
+                "last_error": False,
+            }
+        )
+        return True
+
+    @api.model
     def observer_info(self):
         """Worker-side settings of every observer, by observer model name."""
         self._check_group(WORKER_GROUP)
@@ -207,7 +234,7 @@ class QuicksolEvent(models.Model):
                 "async_batch": spec.batchable,
                 "debounce_seconds": cls._debounce_seconds,
                 "dedup_window": cls._dedup_window,
-                "rate_limit": cls._rate_limit,
+                "rate_limit": cls._rate_limit or False,  # XML-RPC carries no None
             }
         return info
 

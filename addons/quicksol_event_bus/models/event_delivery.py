@@ -44,10 +44,14 @@ class QuicksolEventDelivery(models.Model):
             ("async", "Worker"),
             ("inline_fallback", "Inline (broker down)"),
             ("inline_admin", "Inline (administrator)"),
+            ("coalesced", "Coalesced into another event"),
         ],
         default="async",
         required=True,
         readonly=True,
+    )
+    coalesced_into = fields.Char(
+        readonly=True, help="UUID of the identical event whose run stood for this one (dedup)."
     )
     publish_attempt = fields.Integer(
         default=1, readonly=True, help="Incremented by every requeue; travels in the message."
@@ -97,13 +101,15 @@ class QuicksolEventDelivery(models.Model):
             _logger.exception("publishing %d committed deliveries failed; the relay will retry", len(ids))
 
     @api.model
-    def _publish_pending(self, ids=None, limit=None, min_age=None, probe=False):
+    def _publish_pending(self, ids=None, limit=None, min_age=None, probe=False, stale_after=None):
         """Publish pending deliveries (all, or ``ids``) and mark them queued.
 
         Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so the post-commit publisher and
         the relay never publish the same row at the same time. Returns how many were
         published; 0 when the broker is down (they stay pending) or not configured. An open
         circuit breaker skips the attempt, unless ``probe`` (the relay) asks to try anyway.
+        With ``stale_after`` (seconds), deliveries *queued* that long ago are published again
+        instead (a message lost outside the broker's care; a duplicate is harmless).
         """
         bus = self.env["quicksol.event.bus"]
         settings = bus._settings()
@@ -115,65 +121,80 @@ class QuicksolEventDelivery(models.Model):
         breaker = bus._breaker(settings)
         if not (breaker.allow() or probe):
             return 0
-        conditions = ["d.state = 'pending'", "d.run_mode = 'async'"]
-        params = []
-        if ids is not None:
-            conditions.append("d.id = ANY(%s)")
-            params.append(list(ids))
-        if min_age:
-            conditions.append("d.create_date < now() at time zone 'utc' - %s")
-            params.append(f"{float(min_age)} seconds")
-        params.append(limit or settings["relay_batch"])
-        self.flush_model(["state", "run_mode"])  # the claim below is SQL: see pending writes
-        self.env.cr.execute(
-            f"""SELECT d.id FROM quicksol_event_delivery d
-                 WHERE {" AND ".join(conditions)}
-              ORDER BY d.priority DESC, d.id
-                 LIMIT %s
-            FOR UPDATE SKIP LOCKED""",
-            params,
-        )
-        deliveries = self.browse([row[0] for row in self.env.cr.fetchall()])
-        if not deliveries:
+        rows = self._claim(ids, limit or settings["relay_batch"], min_age, stale_after)
+        if not rows:
             return 0
-        messages = [delivery._outgoing_message(settings) for delivery in deliveries]
+        messages = [_outgoing_message(row, self.env.cr.dbname, settings) for row in rows]
         try:
             get_publisher(settings["broker_url"], settings["connect_timeout"]).publish_batch(messages)
         except PublishError as error:
             breaker.record_failure()
-            _logger.warning(
-                "broker down, %d deliveries stay pending for the relay: %s", len(deliveries), error
-            )
+            _logger.warning("broker down, %d deliveries stay pending for the relay: %s", len(rows), error)
             return 0
         breaker.record_success()
-        deliveries._set({"state": "queued", "published_at": fields.Datetime.now()})
-        deliveries.flush_recordset()
-        return len(deliveries)
+        self._mark_queued([row["id"] for row in rows], {row["event_id"] for row in rows})
+        return len(rows)
 
-    def _outgoing_message(self, settings):
-        self.ensure_one()
-        event = self.event_id
-        envelope = build_envelope(
-            event_id=event.uuid,
-            event_name=event.name,
-            observer=self.observer,
-            queue=self.queue,
-            db=self.env.cr.dbname,
-            model=event.model or None,
-            res_ids=event.res_ids or [],
-            payload=event.payload or {},
-            uid=event.user_id.id,
-            company_id=event.company_id.id,
-            context=event.context_snapshot or {},
-            emitted_at=event.create_date.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            attempt=self.publish_attempt,
+    @api.model
+    def _claim(self, ids, limit, min_age, stale_after):
+        """Lock and read, in one query, what the messages of up to ``limit`` deliveries need."""
+        self.env.flush_all()  # the claim is SQL: it must see this transaction's writes
+        if stale_after:
+            conditions = [
+                "d.state = 'queued'",
+                "d.published_at < now() at time zone 'utc' - %s::interval",
+            ]
+            params = [f"{float(stale_after)} seconds"]
+        else:
+            conditions, params = ["d.state = 'pending'"], []
+            if min_age:
+                conditions.append("d.create_date < now() at time zone 'utc' - %s::interval")
+                params.append(f"{float(min_age)} seconds")
+        conditions.append("d.run_mode = 'async'")
+        if ids is not None:
+            conditions.append("d.id = ANY(%s)")
+            params.append(list(ids))
+        self.env.cr.execute(
+            f"""SELECT d.id, d.event_id, d.observer, d.queue, d.priority, d.publish_attempt,
+                       e.uuid, e.name, e.model, e.res_ids, e.payload, e.user_id,
+                       e.company_id, e.context_snapshot, e.create_date
+                  FROM quicksol_event_delivery d
+                  JOIN quicksol_event e ON e.id = d.event_id
+                 WHERE {" AND ".join(conditions)}
+              ORDER BY d.priority DESC, d.id
+                 LIMIT %s
+            FOR UPDATE OF d SKIP LOCKED""",  # the conditions are this method's constants
+            [*params, limit],
         )
-        return OutgoingMessage(
-            task_id=f"{event.uuid}:{self.observer}",
-            envelope=sign_envelope(envelope, settings["signing_key"]),
-            queue=self.queue,
-            priority=self.priority,
+        return self.env.cr.dictfetchall()
+
+    @api.model
+    def _mark_queued(self, delivery_ids, event_ids):
+        """Mark published deliveries queued, and their events, in two statements.
+
+        Thousands of rows a batch: the ORM's write plus the recompute of every event's state
+        would cost more than the publish itself.
+        """
+        self.env.cr.execute(
+            """UPDATE quicksol_event_delivery
+                  SET state = 'queued', published_at = now() at time zone 'utc',
+                      write_date = now() at time zone 'utc', write_uid = %s
+                WHERE id = ANY(%s)""",
+            [self.env.uid, delivery_ids],
         )
+        # An event's state is its worst delivery's (quicksol.event._compute_state): only
+        # events with no pending delivery left become queued.
+        self.env.cr.execute(
+            """UPDATE quicksol_event e SET state = 'queued'
+                 FROM (SELECT event_id FROM quicksol_event_delivery
+                        WHERE event_id = ANY(%s)
+                     GROUP BY event_id
+                       HAVING bool_and(state <> 'pending')) settled
+                WHERE e.id = settled.event_id AND e.state = 'pending'""",
+            [list(event_ids)],
+        )
+        self.browse(delivery_ids).invalidate_recordset(["state", "published_at"])
+        self.env["quicksol.event"].browse(list(event_ids)).invalidate_recordset(["state"])
 
     @api.model
     def _relay_once(self):
@@ -200,7 +221,18 @@ class QuicksolEventDelivery(models.Model):
             self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
         if done:
             _logger.info("relay published %d pending deliveries (%d left)", done, remaining)
-        return done
+        return done + self._cron_relay_stale()
+
+    @api.model
+    def _cron_relay_stale(self):
+        """Publish again deliveries queued longer than EVENT_BUS_REPUBLISH_QUEUED_AFTER."""
+        stale_after = self.env["quicksol.event.bus"]._settings()["republish_queued_after"]
+        if not stale_after:
+            return 0
+        republished = self._publish_pending(stale_after=stale_after, probe=True)
+        if republished:
+            _logger.warning("relay republished %d deliveries queued for over %ss", republished, stale_after)
+        return republished
 
     # ------------------------------------------------------------------ running
 
@@ -360,6 +392,31 @@ class QuicksolEventDelivery(models.Model):
         failures = [r["error"] for r in results.values() if r["status"] not in ("done", "already_done")]
         if failures:
             raise UserError(self.env._("Some deliveries failed:\n%s", "\n".join(failures[:5])))
+
+
+def _outgoing_message(row, dbname, settings):
+    """The signed message of one claimed delivery row (see ``_claim``)."""
+    envelope = build_envelope(
+        event_id=row["uuid"],
+        event_name=row["name"],
+        observer=row["observer"],
+        queue=row["queue"],
+        db=dbname,
+        model=row["model"],
+        res_ids=row["res_ids"] or [],
+        payload=row["payload"] or {},
+        uid=row["user_id"],
+        company_id=row["company_id"],
+        context=row["context_snapshot"] or {},
+        emitted_at=row["create_date"].strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        attempt=row["publish_attempt"],
+    )
+    return OutgoingMessage(
+        task_id=f"{row['uuid']}:{row['observer']}",
+        envelope=sign_envelope(envelope, settings["signing_key"]),
+        queue=row["queue"],
+        priority=row["priority"],
+    )
 
 
 def _result(status, error=False, permanent=False):

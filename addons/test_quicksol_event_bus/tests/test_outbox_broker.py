@@ -190,6 +190,31 @@ class TestOutboxWithRabbitMQ(BusCase):
         self.assertEqual(self.count("audit_events"), 2)
         self.assertEqual(set(pending.mapped("state")), {"queued"})
 
+    def test_relay_waits_for_the_post_commit_publish_then_takes_orphans(self):
+        self.Bus.emit("testrec.custom", {})  # never committed here: no post-commit publish
+        Delivery = self.env["quicksol.event.delivery"]
+        with bus_environment(EVENT_BUS_RELAY_MIN_AGE="3600"):
+            self.assertEqual(Delivery._relay_once(), 0, "too young: its own commit publishes it")
+        with bus_environment(EVENT_BUS_RELAY_MIN_AGE="0"):
+            self.assertEqual(Delivery._relay_once(), 2)
+        self.assertEqual((self.count("audit_events"), self.count("commission_events")), (1, 1))
+
+    def test_relay_republishes_deliveries_queued_for_too_long(self):
+        event_uuid = self.Bus.emit("testrec.custom", {})
+        self.publish_after_commit()
+        self.get("audit_events")  # a message lost outside the broker's care
+        self.get("commission_events")
+        Delivery = self.env["quicksol.event.delivery"]
+        with bus_environment(EVENT_BUS_REPUBLISH_QUEUED_AFTER="3600"):
+            self.assertEqual(Delivery._cron_relay_stale(), 0)
+        self.env.cr.execute(
+            "UPDATE quicksol_event_delivery SET published_at = published_at - interval '2 hours'"
+        )
+        with bus_environment(EVENT_BUS_REPUBLISH_QUEUED_AFTER="3600"):
+            self.assertEqual(Delivery._cron_relay_stale(), 2)
+        message = self.get("audit_events")
+        self.assertEqual(message.properties["application_headers"]["quicksol_event_id"], event_uuid)
+
     def test_inline_fallback_policy_runs_async_observers_here_while_the_broker_is_down(self):
         dead = CountingDeadBroker()
         self.addCleanup(dead.close)

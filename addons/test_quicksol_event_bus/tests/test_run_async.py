@@ -138,8 +138,23 @@ class TestRunAsync(BusCase):
         self.assertEqual([r["status"] for r in results], ["done", "done", "failed", "done"])
         self.assertEqual(len(self.logs(BATCH)), 3)
 
+    def test_mark_coalesced_counts_as_done_without_running(self):
+        first = self.emit("testrec.custom", {"same": 1})
+        duplicate = self.emit("testrec.custom", {"same": 1})
+        self.assertTrue(self.as_worker().mark_coalesced(duplicate, ASYNC, first))
+        self.assertFalse(self.as_worker().mark_coalesced(duplicate, ASYNC, first))
+        delivery = self.delivery(duplicate, ASYNC)
+        self.assertEqual(
+            (delivery.state, delivery.run_mode, delivery.coalesced_into), ("done", "coalesced", first)
+        )
+        self.assertEqual(self.as_worker().run_async(duplicate, ASYNC)["status"], "already_done")
+        self.assertFalse(self.logs(ASYNC))
+        with self.assertRaises(AccessError):
+            self.Event.with_user(self.user).mark_coalesced(duplicate, ASYNC, first)
+
     def test_observer_info_for_workers(self):
         info = self.as_worker().observer_info()
+        self.assertIs(info[ASYNC]["rate_limit"], False)  # XML-RPC cannot carry None
         self.assertEqual(info[BATCH]["async_batch"], True)
         self.assertEqual(info[FLAKY]["queue"], "notification_events")
         self.assertEqual(info[ASYNC]["debounce_seconds"], 0)

@@ -1,0 +1,91 @@
+"""Periodic jobs run by Celery beat: dead-letter reconciliation and clean-up of old events.
+
+Reconciliation walks each ``<queue>.dead`` queue once (up to ``limit`` messages): a dead
+letter Odoo was not told about (``quicksol_dead_marked`` false, or dead-lettered by RabbitMQ
+itself on TTL expiry or an unexpected error, so without our headers) and whose signature is
+valid gets ``mark_dead`` in Odoo; every message is published back to the dead queue (with
+confirms, marked when Odoo was told) before the old copy is acked, so the dead queue keeps
+every dead letter for inspection and nothing is lost if the job dies half-way.
+"""
+
+import logging
+import xmlrpc.client
+
+from quicksol_bus.errors import SignatureError
+from quicksol_bus.topology import QUEUES
+
+from .broker import BrokerLink
+from .connector import get_connector
+from .messages import from_kombu_message, verify
+from .outcome import classify_exception
+
+__all__ = ["reconcile_dead_letters", "cleanup_done_events"]
+
+_logger = logging.getLogger(__name__)
+
+
+def _reason(delivery):
+    reason = delivery.headers.get("quicksol_dead_reason")
+    if reason:
+        return reason
+    deaths = delivery.headers.get("x-death") or []
+    if deaths:
+        return f"dead-lettered by RabbitMQ: {deaths[0].get('reason')} in {deaths[0].get('queue')}"
+    return "dead-lettered"
+
+
+def reconcile_dead_letters(app, limit=1000, broker=None, connector=None):
+    """Return {queue: number of dead letters newly marked dead in Odoo}."""
+    config = app.quicksol_config
+    broker = broker or BrokerLink(app)
+    connector = connector or get_connector(config)
+    marked = {}
+    try:
+        for spec in QUEUES.values():
+            depth = min(limit, broker.queue_depth(spec.dead_queue))
+            marked[spec.name] = 0
+            odoo_ok = True
+            for message in broker.pull(spec.dead_queue, depth):
+                try:
+                    delivery = from_kombu_message(message, spec.name)
+                except ValueError:
+                    message.reject(requeue=True)  # not ours: leave it for a person to read
+                    break
+                state = delivery.headers.get("quicksol_dead_marked")
+                now_marked = False if state is None else state
+                if state not in (True, "n/a") and odoo_ok:
+                    try:
+                        verify(delivery, config.signing_key)
+                    except SignatureError:
+                        now_marked = "n/a"
+                    else:
+                        try:
+                            connector.mark_dead(delivery.event_id, delivery.observer,
+                                                _reason(delivery))
+                            now_marked = True
+                            marked[spec.name] += 1
+                        except Exception as error:
+                            if classify_exception(error) is None:
+                                raise
+                            odoo_ok = False  # try again next run
+                            now_marked = False
+                broker.dead_letter(delivery, _reason(delivery), now_marked)
+                message.ack()
+    finally:
+        broker.close()
+    _logger.info("dead-letter reconciliation: %s", marked)
+    return marked
+
+
+def cleanup_done_events(app, connector=None):
+    """Ask Odoo (``purge_done(days)``) to delete done events older than the retention."""
+    config = app.quicksol_config
+    connector = connector or get_connector(config)
+    try:
+        removed = connector.execute("purge_done", config.retention_days)
+    except xmlrpc.client.Fault as fault:
+        _logger.warning("clean-up not available in Odoo: %s", str(fault.faultString)[-300:])
+        return None
+    _logger.info("clean-up removed %s done events older than %s days", removed,
+                 config.retention_days)
+    return removed
