@@ -1,0 +1,170 @@
+"""Fixtures of the worker tests: an admin XML-RPC client, the worker's env, worker processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from pathlib import Path
+
+import pytest
+
+from quicksol_bus.topology import QUEUES
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv/bin/python").exists() else sys.executable
+
+
+class OdooAdmin:
+    """Calls Odoo as admin over XML-RPC (the test's hands in Odoo)."""
+
+    def __init__(self, url, db, login="admin", password="admin"):
+        self.url, self.db, self.password = url, db, password
+        common = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/common", allow_none=True)
+        self.uid = common.authenticate(db, login, password, {})
+        assert self.uid, f"admin login refused on {db}"
+        self.object = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/object", allow_none=True)
+
+    def call(self, model, method, *args, **kwargs):
+        return self.object.execute_kw(self.db, self.uid, self.password, model, method,
+                                      list(args), kwargs)
+
+    def deliveries(self, event_uuid, observer=None):
+        domain = [("event_uuid", "=", event_uuid)]
+        if observer:
+            domain.append(("observer", "=", observer))
+        return self.call("quicksol.event.delivery", "search_read", domain,
+                         fields=["observer", "state", "attempts", "last_error", "queue"])
+
+    def state(self, event_uuid, observer):
+        rows = self.deliveries(event_uuid, observer)
+        return rows[0]["state"] if rows else None
+
+    def runs(self, observer, res_id):
+        return self.call("quicksol.test.log", "search_count",
+                         [("observer", "=", observer), ("res_ids", "=", str(res_id))])
+
+
+@pytest.fixture(scope="session")
+def odoo_server(services_env):
+    """Our own Odoo server and database copy, so other suites' servers never collide with ours."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("qsb_root_conftest", ROOT / "conftest.py")
+    root = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(root)
+    from devstack import config, odoo, postgres, workers
+
+    reason = odoo.unavailable_reason()
+    if reason:
+        pytest.skip(f"ODOO NOT AVAILABLE: {reason}")
+    conf = Path(os.environ.get("QSB_ODOO_CONF") or config.RUN / "odoo-test.conf")
+    src = os.environ.get("QSB_TEST_DB") or "qsb_test"
+    if not postgres.database_exists(src):
+        pytest.fail(f"test database {src} does not exist: run `make test` or "
+                    "`python tools/devstack test-prepare`", pytrace=False)
+    data_dir = next((ln.split("=", 1)[1].strip() for ln in conf.read_text().splitlines()
+                     if ln.startswith("data_dir")), str(config.RUN / "odoo-test-data"))
+    root._copy_database(src, "qsb_workers_e2e", data_dir)
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "USER", "PASSWORD")},
+        **services_env,
+        "EVENT_BUS_SIGNING_KEY": os.environ.get("EVENT_BUS_SIGNING_KEY") or workers.signing_key(),
+    }
+    server = root.OdooServer(conf, "qsb_workers_e2e", root.free_port(), env)
+    server.name = "odoo-workers-e2e"
+    server.log = config.RUN / f"{server.name}.log"
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def odoo_admin(odoo_server):
+    return OdooAdmin(odoo_server.url, odoo_server.db)
+
+
+@pytest.fixture
+def clean_queues(rabbitmq_admin):
+    for spec in QUEUES.values():
+        for name in (spec.name, spec.dead_queue):
+            try:
+                rabbitmq_admin.purge(name)
+            except Exception:  # noqa: BLE001 - the queue may not exist yet
+                pass
+    return rabbitmq_admin
+
+
+@pytest.fixture
+def worker_env(odoo_server, odoo_admin, services_env):
+    key = odoo_admin.call("quicksol.event.bus", "generate_worker_api_key")
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ODOO_", "QSB_WORKER_"))},
+        **services_env,
+        "ODOO_URL": odoo_server.url,
+        "ODOO_DB": odoo_server.db,
+        "ODOO_USER": "event_bus_worker",
+        "ODOO_API_KEY": key,
+        "EVENT_BUS_SIGNING_KEY": odoo_server.env["EVENT_BUS_SIGNING_KEY"],
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "lib"), str(ROOT / "workers")]),
+        "QSB_WORKER_RETRY_BASE": "0.5",
+    }
+
+
+class WorkerProcess:
+    """A real ``celery -A quicksol_workers worker`` process."""
+
+    def __init__(self, queue, env, concurrency=1, name=None, extra=()):
+        self.queue = queue
+        self.name = name or f"{queue}-{os.getpid()}-{time.monotonic_ns()}"
+        self.log = ROOT / ".run" / f"test-worker-{self.name}.log"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [PYTHON, "-m", "celery", "-A", "quicksol_workers", "worker", "-Q", queue,
+               "-c", str(concurrency), "-n", f"{self.name}@%h", "--loglevel=INFO",
+               "--without-mingle", "--without-gossip", *extra]
+        self._fh = open(self.log, "ab")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self._fh, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
+
+    def text(self):
+        return self.log.read_text(errors="replace")
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.text()[-3000:]}")
+        return " ready." in self.text()
+
+    def children(self):
+        import psutil
+
+        return [p.pid for p in psutil.Process(self.proc.pid).children(recursive=True)]
+
+    def signal(self, signum):
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._fh.close()
+
+
+@pytest.fixture
+def start_worker(worker_env, wait_for):
+    started = []
+
+    def start(queue, env=None, wait=True, **kw):
+        worker = WorkerProcess(queue, {**worker_env, **(env or {})}, **kw)
+        started.append(worker)
+        if wait:
+            wait_for(worker.ready, timeout=60, message=f"worker {worker.name} not ready")
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

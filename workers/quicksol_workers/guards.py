@@ -1,0 +1,187 @@
+"""Debounce, dedup and observer declarations: the per-observer guards before Odoo is called.
+
+Debounce (``_debounce_seconds``), lossless, in Redis (see docs/adr/000X-workers-delivery.md):
+
+- the first message for (observer, model, res_ids) in a window becomes the *leader*: its
+  signed envelope joins the window's list and the message is republished (confirmed) with a
+  countdown of the window and a ``quicksol_debounce_fire`` header, then acked;
+- later messages of the window (*followers*) append their signed envelope to the list and are
+  acked: they are now held by Redis, not by RabbitMQ;
+- when the leader's fire message comes back, the window is closed atomically (new messages
+  start a new window) and every envelope in it goes to Odoo in **one** ``run_async_batch``
+  call (an ``_async_batch`` observer gets them in one ``handle_async_batch``: one run with the
+  accumulated data); each event ends done, retried or dead-lettered like any message. The
+  list is deleted only after that, so a crash re-runs it (Odoo runs each pair once).
+
+Join and close are MULTI/EXEC transactions, so a follower either lands in the closing window
+or starts the next one. Dedup (``_dedup_window``): ``SET NX EX window`` of the hash of
+(observer, event name, payload); a later identical event within the window is not run again
+but told to Odoo as coalesced into the first (``mark_coalesced``), or run normally when Odoo
+has no such method (never lost).
+
+>>> debounce_key("x.obs", "real.estate.property", [3, 1])
+'qsb:debounce:x.obs:real.estate.property:1,3'
+"""
+
+import hashlib
+import json
+import logging
+import time
+import xmlrpc.client
+
+from quicksol_bus.payload import canonical_json
+
+from .outcome import Decision
+
+__all__ = ["COALESCED", "DEFER", "Guards", "debounce_key", "dedup_key", "ObserverInfo"]
+
+_logger = logging.getLogger(__name__)
+
+COALESCED = "coalesced"   # held in a debounce window or folded into an identical event: ack
+DEFER = "defer"           # republish (not a retry) after a countdown: the debounce leader
+
+FIRE_HEADER = "quicksol_debounce_fire"
+DEBOUNCED_HEADER = "quicksol_debounced"
+
+
+def debounce_key(observer, model, res_ids):
+    ids = ",".join(str(i) for i in sorted(res_ids or []))
+    return f"qsb:debounce:{observer}:{model}:{ids}"
+
+
+def dedup_key(envelope):
+    """Key of the hash of (observer, event name, model, res_ids, payload)."""
+    digest = hashlib.sha256(canonical_json([
+        envelope.get("observer"), envelope.get("event_name"), envelope.get("model"),
+        envelope.get("res_ids"), envelope.get("payload")])).hexdigest()
+    return f"qsb:dedup:{envelope.get('observer')}:{digest}"
+
+
+class ObserverInfo:
+    """Observers' declarations read from Odoo (``observer_info``), cached ``ttl`` seconds."""
+
+    def __init__(self, connector, ttl, clock=time.monotonic):
+        self.connector = connector
+        self.ttl = ttl
+        self.clock = clock
+        self._info = None
+        self._read_at = None
+
+    def get(self, observer):
+        now = self.clock()
+        if self._info is None or now - self._read_at >= self.ttl:
+            try:
+                self._info = self.connector.observer_info() or {}
+            except xmlrpc.client.Fault as fault:
+                # An Odoo without observer_info: no guards (every event simply runs).
+                _logger.warning("observer_info unavailable in Odoo (%s); no debounce/dedup",
+                                str(fault.faultString).strip().splitlines()[-1:])
+                self._info = {}
+            self._read_at = now
+        return self._info.get(observer) or {}
+
+
+class Guards:
+    """Applies debounce and dedup to verified deliveries."""
+
+    def __init__(self, config, redis_client, connector, info=None):
+        self.config = config
+        self.redis = redis_client
+        self.connector = connector
+        self.info = info or ObserverInfo(connector, config.observer_info_ttl)
+
+    def filter(self, todo, decisions):
+        """Return (deliveries to run now, extra deliveries released from debounce windows).
+
+        Deliveries held or deferred get their decision in ``decisions``.
+        """
+        run, extra = [], []
+        for delivery in todo:
+            env = delivery.envelope
+            fire = delivery.headers.get(FIRE_HEADER)
+            if fire:
+                run.append(delivery)
+                extra.extend(self._close_window(delivery, fire))
+                continue
+            info = self.info.get(delivery.observer)
+            debounce = float(info.get("debounce_seconds") or 0)
+            if debounce > 0 and not delivery.headers.get(DEBOUNCED_HEADER):
+                decisions[id(delivery)] = self._join_window(delivery, debounce)
+                continue
+            window = int(info.get("dedup_window") or 0)
+            if window > 0 and not delivery.retries:
+                first = self._first_of(env, window)
+                if first and first != delivery.event_id and self._mark_coalesced(delivery, first):
+                    decisions[id(delivery)] = Decision(COALESCED, f"duplicate of event {first}")
+                    continue
+            run.append(delivery)
+        return run, extra
+
+    # ------------------------------------------------------------------ debounce
+
+    def _join_window(self, delivery, seconds):
+        key = debounce_key(delivery.observer, delivery.envelope.get("model"),
+                           delivery.envelope.get("res_ids"))
+        signed = json.dumps(dict(delivery.args[0]))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(f"{key}:open", signed)
+        pipe.set(f"{key}:leader", delivery.event_id, nx=True, ex=int(seconds * 4 + 3600))
+        _length, leader = pipe.execute()
+        if leader:
+            return Decision(DEFER, f"debounce leader for {seconds}s", countdown=seconds)
+        return Decision(COALESCED, "held in a debounce window")
+
+    def _close_window(self, delivery, fire_key):
+        """Close the window this fire message leads; return the followers' deliveries."""
+        from .messages import Delivery
+
+        closed = f"{fire_key}:closed:{delivery.event_id}"
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(f"{fire_key}:leader")
+                leader = pipe.get(f"{fire_key}:leader")
+                if leader is not None and leader.decode() == delivery.event_id:
+                    pipe.multi()
+                    pipe.rename(f"{fire_key}:open", closed)
+                    pipe.delete(f"{fire_key}:leader")
+                    pipe.execute()
+            except Exception as error:  # noqa: BLE001 - WatchError: a follower raced; retry later
+                _logger.info("debounce window %s not closed (%r); using what is closed", fire_key,
+                             error)
+        envelopes = [json.loads(raw) for raw in self.redis.lrange(closed, 0, -1)]
+        delivery.headers["quicksol_debounce_closed"] = closed
+        followers = []
+        for env in envelopes:
+            if env.get("event_id") == delivery.event_id:
+                continue
+            followers.append(Delivery(
+                task_id=f"{env['event_id']}:{env['observer']}", args=(env,), kwargs={},
+                retries=0, queue=delivery.queue, priority=delivery.priority,
+                headers={DEBOUNCED_HEADER: True}, envelope={k: v for k, v in env.items()
+                                                            if k != "signature"}))
+        return followers
+
+    def forget_window(self, delivery):
+        """After the fire batch is settled: drop the closed window's list."""
+        closed = delivery.headers.get("quicksol_debounce_closed")
+        if closed:
+            self.redis.delete(closed)
+
+    # ------------------------------------------------------------------ dedup
+
+    def _first_of(self, envelope, window):
+        key = dedup_key(envelope)
+        if self.redis.set(key, envelope["event_id"], nx=True, ex=window):
+            return envelope["event_id"]
+        first = self.redis.get(key)
+        return first.decode() if first else None
+
+    def _mark_coalesced(self, delivery, first):
+        try:
+            self.connector.execute("mark_coalesced", delivery.event_id, delivery.observer, first)
+            return True
+        except xmlrpc.client.Fault as fault:
+            _logger.info("Odoo has no mark_coalesced (%s): running the duplicate",
+                         str(fault.faultString)[:200], extra=delivery.log_extra())
+            return False
+
