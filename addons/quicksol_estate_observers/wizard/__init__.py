@@ -1,0 +1,1 @@
+from . import property_import_wizard
