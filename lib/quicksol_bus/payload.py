@@ -12,16 +12,41 @@ quicksol_bus.errors.PayloadNotSerializable: event data is not JSON-serialisable:
 """
 
 import json
+import re
 
 from .errors import PayloadNotSerializable, PayloadTooLarge
 
-__all__ = ["DEFAULT_PAYLOAD_LIMIT", "encode_payload", "decode_payload", "canonical_json"]
+__all__ = [
+    "DEFAULT_PAYLOAD_LIMIT",
+    "REDACTED",
+    "encode_payload",
+    "decode_payload",
+    "canonical_json",
+    "redact_secrets",
+]
 
 # 256 KiB: an event carries ids and changed values, not documents; larger data belongs in
 # attachments that the observer reads by id.
 DEFAULT_PAYLOAD_LIMIT = 256 * 1024
 
 _SCALARS = (str, int, float, bool, type(None))
+
+# Field names whose values must never be stored in the outbox or sent to a worker:
+# after-events of res.users writes would otherwise carry new passwords and keys.
+_SECRET_NAME = re.compile(r"password|passwd|secret|token|api_?key|totp|signature", re.I)
+REDACTED = "***"
+
+
+def redact_secrets(values):
+    """Copy of a dict of write values with secret-looking fields' values replaced.
+
+    >>> redact_secrets({"login": "ana", "password": "s3cret", "new_api_key": "k"})
+    {'login': 'ana', 'password': '***', 'new_api_key': '***'}
+    """
+    return {
+        key: REDACTED if isinstance(key, str) and _SECRET_NAME.search(key) else value
+        for key, value in values.items()
+    }
 
 
 def canonical_json(value):

@@ -28,6 +28,7 @@ __all__ = [
     "EXCHANGE",
     "TASK_NAME",
     "DEFAULT_QUEUE",
+    "MAINTENANCE_QUEUE",
     "QueueSpec",
     "QUEUES",
     "get_queue",
@@ -42,6 +43,10 @@ EXCHANGE = "quicksol.events"
 TASK_NAME = "quicksol.event.deliver"
 # Where an async-capable observer goes when it names no queue (DESIGN.md contract).
 DEFAULT_QUEUE = "audit_events"
+# The workers' own queue for periodic jobs run by Celery beat (clean-up, reconciliation): a
+# plain durable queue, not an event queue, so it is not in QUEUES (the contract table) and
+# event messages never mix with maintenance tasks.
+MAINTENANCE_QUEUE = "quicksol_maintenance"
 
 _HOUR_MS = 3600 * 1000
 

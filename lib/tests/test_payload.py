@@ -3,7 +3,13 @@ import json
 import pytest
 
 from quicksol_bus.errors import PayloadNotSerializable, PayloadTooLarge
-from quicksol_bus.payload import canonical_json, decode_payload, encode_payload
+from quicksol_bus.payload import (
+    REDACTED,
+    canonical_json,
+    decode_payload,
+    encode_payload,
+    redact_secrets,
+)
 
 
 class FakeRecordset:
@@ -57,3 +63,27 @@ def test_size_limit_counts_encoded_bytes():
 
 def test_canonical_json_is_stable_for_key_order():
     assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1})
+
+
+def test_secret_looking_fields_are_masked_and_others_kept():
+    values = {
+        "password": "p",
+        "new_password": "p",
+        "totp_secret": "t",
+        "api_key": "k",
+        "oauth_access_token": "o",
+        "signature": "s",
+        "login": "ana",
+        "groups_id": [(4, 1)],
+    }
+    redacted = redact_secrets(values)
+    assert {k for k, v in redacted.items() if v == REDACTED} == {
+        "password",
+        "new_password",
+        "totp_secret",
+        "api_key",
+        "oauth_access_token",
+        "signature",
+    }
+    assert redacted["login"] == "ana" and redacted["groups_id"] == [(4, 1)]
+    assert values["password"] == "p", "the caller's dict is left alone"

@@ -3,6 +3,7 @@
 from odoo import api, models
 
 from quicksol_bus.names import lifecycle_event
+from quicksol_bus.payload import redact_secrets
 
 from ..tools import json_safe
 
@@ -14,7 +15,8 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
                                 may change ``vals`` in place or veto by raising;
     ``property.created``        once per ``create()`` batch, ``{'model', 'res_ids', 'res_id'}``;
     ``property.before_write``   ``{'model', 'res_ids', 'vals'}`` (vals changeable in place);
-    ``property.updated``        ``{'model', 'res_ids', 'res_id', 'vals', 'changed'}``;
+    ``property.updated``        ``{'model', 'res_ids', 'res_id', 'vals', 'changed'}``, with the
+                                values of secret-looking fields (password, token, ...) masked;
     ``property.before_unlink`` / ``property.deleted``: ``{'model', 'res_ids', 'res_id'}``.
 
     ``res_id`` is set only when one record is concerned. Set the context key
@@ -64,7 +66,7 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
         after = self._event_name("write", before=False)
         if bus._has_observers(after):  # json_safe() costs; skip it when nobody listens
             data = self._event_ids_data(self.ids)
-            data.update(vals=json_safe(vals), changed=sorted(vals))
+            data.update(vals=json_safe(redact_secrets(vals)), changed=sorted(vals))
             bus.emit(after, data)
         return result
 

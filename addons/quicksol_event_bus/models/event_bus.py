@@ -88,6 +88,7 @@ class QuicksolEventBus(models.AbstractModel):
 
     # ------------------------------------------------------------------ emit
 
+    @api.private  # Python API only: over RPC anyone could forge events for others' observers
     @api.model
     def emit(self, event_name, data, force_sync=False):
         """Publish ``event_name`` with ``data`` (a JSON-serialisable dict of ids and values).

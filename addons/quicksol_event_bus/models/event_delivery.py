@@ -94,9 +94,17 @@ class QuicksolEventDelivery(models.Model):
         if not ids:
             return
         try:
-            with Registry(dbname).cursor() as cr:
-                env = api.Environment(cr, self.env.uid, {})
-                env["quicksol.event.delivery"].sudo()._publish_pending(ids=ids)
+            registry = Registry(dbname)
+            # A claim publishes at most ``relay_batch`` rows: go on, one transaction per chunk
+            # (its queued marks commit at once), until every row of this transaction is sent.
+            # A chunk that publishes nothing (broker down) leaves the rest to the relay.
+            while ids:
+                with registry.cursor() as cr:
+                    env = api.Environment(cr, self.env.uid, {})
+                    size = env["quicksol.event.bus"]._settings()["relay_batch"]
+                    chunk, ids = ids[:size], ids[size:]
+                    if not env["quicksol.event.delivery"].sudo()._publish_pending(ids=chunk):
+                        return
         except Exception:
             _logger.exception("publishing %d committed deliveries failed; the relay will retry", len(ids))
 
@@ -294,9 +302,14 @@ class QuicksolEventDelivery(models.Model):
         return self.observer, event.user_id.id, context
 
     def _observer_env(self):
+        """The observer as the event's user, with its context; a batch shares one user and
+        context (see _run_key). ``quicksol_event_uuid`` names the event for one delivery."""
         event = self[:1].event_id
         observer = self.env[self[:1].observer].with_user(event.user_id.id or self.env.uid)
-        return observer.with_context(**(event.context_snapshot or {}))
+        context = dict(event.context_snapshot or {})
+        if len(self) == 1:
+            context["quicksol_event_uuid"] = event.uuid
+        return observer.with_context(**context)
 
     def _run_group_in_one_call(self, run_mode, results):
         """Run a batch-capable observer once for the group; False lets items run one by one."""

@@ -14,3 +14,4 @@ class QuicksolTestLog(models.Model):
     uid = fields.Integer()
     lang = fields.Char()
     batch_size = fields.Integer(default=1)
+    event_uuid = fields.Char()

@@ -14,6 +14,7 @@ def _log(env, observer, event_name, data, batch_size=1):
             "uid": env.uid,
             "lang": env.context.get("lang") or "",
             "batch_size": batch_size,
+            "event_uuid": env.context.get("quicksol_event_uuid") or False,
         }
     )
 

@@ -13,6 +13,7 @@ class QuicksolTestRecord(models.Model):
     name = fields.Char(required=True)
     value = fields.Integer()
     when = fields.Date()
+    access_token = fields.Char()
 
     def action_emit_then_fail(self):
         """Emit an async event, then fail: the transaction rolls back (RPC tests)."""

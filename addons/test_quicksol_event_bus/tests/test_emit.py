@@ -128,6 +128,16 @@ class TestEmitterMixin(BusCase):
         trap.assert_emitted("testrec.before_unlink", count=1, res_ids=records.ids)
         trap.assert_emitted("testrec.deleted", count=1, res_ids=records.ids)
 
+    def test_secret_values_never_reach_the_outbox(self):
+        from odoo.addons.quicksol_event_bus.tests.common import trap_events
+
+        record = self.Record.create({"name": "s"})
+        with trap_events(self.env) as trap:
+            record.write({"access_token": "do-not-store", "value": 2})
+        updated = trap.assert_emitted("testrec.updated")
+        self.assertEqual(updated.data["vals"], {"access_token": "***", "value": 2})
+        self.assertEqual(record.access_token, "do-not-store")
+
     def test_single_record_events_carry_res_id(self):
         from odoo.addons.quicksol_event_bus.tests.common import trap_events
 

@@ -83,3 +83,5 @@ class TestObserverRegistry(BusCase):
         for method in ("handle", "handle_async", "handle_async_batch"):
             with self.assertRaises(AccessError):
                 get_public_method(self.env["quicksol.test.observer.inline"], method)
+        with self.assertRaises(AccessError):  # nobody forges events over RPC
+            get_public_method(self.Bus, "emit")

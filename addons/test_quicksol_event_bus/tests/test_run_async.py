@@ -30,6 +30,7 @@ class TestRunAsync(BusCase):
         self.assertEqual(first["status"], "done")
         self.assertEqual(second["status"], "already_done")
         self.assertEqual(len(self.logs(ASYNC, "testrec.custom")), 1)
+        self.assertEqual(self.logs(ASYNC).event_uuid, event_uuid)  # observers can name it
         delivery = self.delivery(event_uuid, ASYNC)
         self.assertEqual((delivery.state, delivery.attempts), ("done", 1))
         self.assertTrue(delivery.done_at)
