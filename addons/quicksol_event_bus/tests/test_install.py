@@ -30,3 +30,18 @@ class TestInstall(TransactionCase):
         demo = self.env["res.users"].create({"name": "Plain", "login": "plain_user_x"})
         with self.assertRaises(AccessError):
             self.env["quicksol.event.bus"].with_user(demo).generate_worker_api_key()
+
+    def test_brazilian_portuguese_translation_loads(self):
+        self.env["res.lang"]._activate_lang("pt_BR")
+        self.env["ir.module.module"]._load_module_terms(["quicksol_event_bus"], ["pt_BR"])
+        menu = self.env.ref("quicksol_event_bus.menu_event_bus_root").with_context(lang="pt_BR")
+        self.assertEqual(menu.name, "Barramento de eventos")
+        field = self.env["ir.model.fields"]._get("quicksol.event.delivery", "state")
+        self.assertEqual(field.with_context(lang="pt_BR").field_description, "Estado")
+        states = dict(
+            self.env["quicksol.event.delivery"]
+            .with_context(lang="pt_BR")
+            ._fields["state"]
+            ._description_selection(self.env(context={"lang": "pt_BR"}))
+        )
+        self.assertEqual(states["dead"], "Mensagem morta")
