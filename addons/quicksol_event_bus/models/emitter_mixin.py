@@ -19,7 +19,9 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
                                 values of secret-looking fields (password, token, ...) masked;
     ``property.before_unlink`` / ``property.deleted``: ``{'model', 'res_ids', 'res_id'}``.
 
-    ``res_id`` is set only when one record is concerned. Set the context key
+    ``res_id`` is set only when one record is concerned. After-events of more than
+    ``_event_ids_per_event`` records (10,000) are split into several events, so that a large
+    import stays within the payload limit instead of failing. Set the context key
     ``quicksol_event_bus_disabled`` to write without events (data migrations).
     """
 
@@ -27,6 +29,8 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
     _description = "Event Bus Emitter Mixin"
 
     _event_prefix = None
+    # 10,000 ids are about 70 KB of JSON: well within the default 256 KiB payload limit.
+    _event_ids_per_event = 10000
 
     def _event_name(self, operation, before):
         if not self._event_prefix:
@@ -35,6 +39,15 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
 
     def _event_emitting(self):
         return not self.env.context.get("quicksol_event_bus_disabled")
+
+    def _emit_after(self, bus, operation, ids, **extra):
+        """Emit the after-event of ``operation`` for ``ids``, in chunks of ids."""
+        name = self._event_name(operation, before=False)
+        size = max(1, self._event_ids_per_event)
+        for start in range(0, max(len(ids), 1), size):
+            data = self._event_ids_data(ids[start : start + size])
+            data.update(extra)
+            bus.emit(name, data)
 
     def _event_ids_data(self, ids):
         data = {"model": self._name, "res_ids": list(ids)}
@@ -52,7 +65,7 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
             for vals in vals_list:
                 bus.emit(before, {"model": self._name, "vals": vals})
         records = super().create(vals_list)
-        bus.emit(self._event_name("create", before=False), self._event_ids_data(records.ids))
+        self._emit_after(bus, "create", records.ids)
         return records
 
     def write(self, vals):
@@ -65,9 +78,9 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
         result = super().write(vals)
         after = self._event_name("write", before=False)
         if bus._has_observers(after):  # json_safe() costs; skip it when nobody listens
-            data = self._event_ids_data(self.ids)
-            data.update(vals=json_safe(redact_secrets(vals)), changed=sorted(vals))
-            bus.emit(after, data)
+            self._emit_after(
+                bus, "write", self.ids, vals=json_safe(redact_secrets(vals)), changed=sorted(vals)
+            )
         return result
 
     def unlink(self):
@@ -77,5 +90,5 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
         ids = self.ids
         bus.emit(self._event_name("unlink", before=True), self._event_ids_data(ids))
         result = super().unlink()
-        bus.emit(self._event_name("unlink", before=False), self._event_ids_data(ids))
+        self._emit_after(bus, "unlink", ids)
         return result

@@ -112,6 +112,24 @@ class TestEmitterMixin(BusCase):
         self.assertEqual(len(events), 1)
         self.assertEqual(events.res_ids, records.ids)
 
+    def test_large_batches_are_split_into_events_within_the_payload_limit(self):
+        from odoo.addons.quicksol_event_bus.tests.common import trap_events
+
+        cls = self.registry["quicksol.test.record"]
+        cls._event_ids_per_event = 3
+        try:
+            with trap_events(self.env) as trap:
+                records = self.Record.create([{"name": f"r{i}"} for i in range(7)])
+                records.write({"value": 1})
+        finally:
+            del cls._event_ids_per_event
+        created = trap.assert_emitted("testrec.created", count=3)
+        self.assertEqual(
+            [e.data["res_ids"] for e in created], [records.ids[:3], records.ids[3:6], records.ids[6:]]
+        )
+        updated = trap.assert_emitted("testrec.updated", count=3)
+        self.assertTrue(all(e.data["vals"] == {"value": 1} for e in updated))
+
     def test_write_and_unlink_events_carry_ids_and_changes(self):
         from odoo.addons.quicksol_event_bus.tests.common import trap_events
 
