@@ -86,6 +86,11 @@ class CircuitBreaker:
                 self._opened_at = self._clock()
                 self._probing = False
 
+    def release_probe(self):
+        """Give back a half-open probe that was not used (nothing was sent)."""
+        with self._lock:
+            self._probing = False
+
     def reset(self):
         """Close the breaker (after a configuration change, or in tests)."""
         self.record_success()

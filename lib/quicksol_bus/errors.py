@@ -9,6 +9,7 @@
      ├── UnknownQueue              a queue name missing from :mod:`topology`
      ├── SignatureError            a message whose HMAC signature is missing or wrong
      └── PublishError              the broker did not take (confirm) a batch of messages
+          └── PublisherBusy            another thread held the connection past the wait
 
 Every error is a ``ValueError`` too (except :class:`PublishError`), so Odoo turns it into a
 clear message for the user rather than a server error trace.
@@ -24,6 +25,7 @@ __all__ = [
     "UnknownQueue",
     "SignatureError",
     "PublishError",
+    "PublisherBusy",
 ]
 
 
@@ -61,3 +63,7 @@ class SignatureError(QuicksolBusError, ValueError):
 
 class PublishError(QuicksolBusError):
     """The broker was unreachable, refused, or did not confirm a batch of messages."""
+
+
+class PublisherBusy(PublishError):
+    """The process's broker connection stayed busy with another batch past the wait."""

@@ -38,15 +38,21 @@ REDACTED = "***"
 
 
 def redact_secrets(values):
-    """Copy of a dict of write values with secret-looking fields' values replaced.
+    """Copy of ``values`` with the values of secret-looking keys replaced, at any depth.
 
     >>> redact_secrets({"login": "ana", "password": "s3cret", "new_api_key": "k"})
     {'login': 'ana', 'password': '***', 'new_api_key': '***'}
+    >>> redact_secrets({"lines": [{"token": "t", "n": 1}]})
+    {'lines': [{'token': '***', 'n': 1}]}
     """
-    return {
-        key: REDACTED if isinstance(key, str) and _SECRET_NAME.search(key) else value
-        for key, value in values.items()
-    }
+    if isinstance(values, dict):
+        return {
+            key: REDACTED if isinstance(key, str) and _SECRET_NAME.search(key) else redact_secrets(value)
+            for key, value in values.items()
+        }
+    if isinstance(values, (list, tuple)):
+        return type(values)(redact_secrets(value) for value in values)
+    return values
 
 
 def canonical_json(value):

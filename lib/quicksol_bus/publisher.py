@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .errors import PublishError
+from .errors import PublisherBusy, PublishError
 from .topology import TASK_NAME, kombu_exchange, kombu_queues
 
 __all__ = ["OutgoingMessage", "Publisher", "get_publisher", "drop_publishers"]
@@ -67,6 +67,9 @@ class Publisher:
             connect_timeout=self.connect_timeout,
             # We handle confirms ourselves, batched (see the module docstring).
             transport_options={"confirm_publish": False},
+            # No heartbeats (they need a thread of their own): a connection the broker
+            # dropped fails at the next publish and is replaced (see _publish_locked); a
+            # broker that takes but never confirms fails on the confirm timeout.
             heartbeat=0,
         )
         # One attempt, no kombu retry loop: a save must not wait longer than the connect
@@ -150,35 +153,42 @@ class Publisher:
         if self._refused:
             raise PublishError("; ".join(self._refused[:5]))
 
-    def publish_batch(self, messages):
+    def publish_batch(self, messages, lock_timeout=None):
         """Publish ``messages`` and return once the broker confirmed every one.
 
-        Raises :class:`PublishError` when the broker is unreachable or refuses a message.
-        A stale connection (e.g. after a broker restart) is replaced once per call; a batch
-        that failed half-way may be published again in full by the caller, which is safe
-        because Odoo runs each (event, observer) pair at most once.
+        Raises :class:`PublishError` when the broker is unreachable or refuses a message,
+        :class:`PublisherBusy` when another thread kept the connection longer than
+        ``lock_timeout`` seconds (None: wait). A stale connection (e.g. after a broker
+        restart) is replaced once per call; a batch that failed half-way may be published
+        again in full by the caller, which is safe because Odoo runs each (event, observer)
+        pair at most once.
         """
         messages = list(messages)
         if not messages:
             return
-        with self._lock:
-            for attempt in (1, 2):
-                fresh = self._connection is None
-                try:
-                    if fresh:
-                        self._connect()
-                    self._publish_all(messages)
-                    return
-                except PublishError:
-                    self.close()
-                    raise
-                except Exception as error:
-                    self.close()
-                    if fresh or attempt == 2:
-                        raise PublishError(
-                            f"cannot publish to {_redact(self.broker_url)}: {error!r}"
-                        ) from error
-                    _logger.info("broker connection was stale (%r); reconnecting", error)
+        if not self._lock.acquire(timeout=-1 if lock_timeout is None else lock_timeout):
+            raise PublisherBusy(f"broker connection busy for over {lock_timeout}s")
+        try:
+            self._publish_locked(messages)
+        finally:
+            self._lock.release()
+
+    def _publish_locked(self, messages):
+        for attempt in (1, 2):
+            fresh = self._connection is None
+            try:
+                if fresh:
+                    self._connect()
+                self._publish_all(messages)
+                return
+            except PublishError:
+                self.close()
+                raise
+            except Exception as error:
+                self.close()
+                if fresh or attempt == 2:
+                    raise PublishError(f"cannot publish to {_redact(self.broker_url)}: {error!r}") from error
+                _logger.info("broker connection was stale (%r); reconnecting", error)
 
 
 def _redact(url):

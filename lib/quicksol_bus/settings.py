@@ -123,10 +123,11 @@ SETTINGS = {
         Setting(
             "republish_queued_after",
             "EVENT_BUS_REPUBLISH_QUEUED_AFTER",
-            21600.0,
+            3600.0,
             float,
-            "seconds after which the relay publishes a still-queued delivery again (a message "
-            "lost outside the broker, e.g. worker-side debounce state); 0 never",
+            "seconds beyond its queue's message TTL after which the relay publishes a delivery "
+            "still queued again (its message was lost outside the broker's care: before the "
+            "TTL it may only be waiting in a backlog); 0 never",
         ),
         Setting(
             "relay_min_age",

@@ -87,3 +87,11 @@ def test_secret_looking_fields_are_masked_and_others_kept():
     }
     assert redacted["login"] == "ana" and redacted["groups_id"] == [(4, 1)]
     assert values["password"] == "p", "the caller's dict is left alone"
+
+
+def test_nested_secrets_are_masked_too():
+    nested = {"user_ids": [(1, 7, {"password": "p", "name": "x"})], "meta": {"api_key": "k"}}
+    assert redact_secrets(nested) == {
+        "user_ids": [(1, 7, {"password": REDACTED, "name": "x"})],
+        "meta": {"api_key": REDACTED},
+    }

@@ -42,9 +42,11 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
 
     def _emit_after(self, bus, operation, ids, **extra):
         """Emit the after-event of ``operation`` for ``ids``, in chunks of ids."""
+        if not ids:
+            return  # create([]) and the like: nothing happened
         name = self._event_name(operation, before=False)
         size = max(1, self._event_ids_per_event)
-        for start in range(0, max(len(ids), 1), size):
+        for start in range(0, len(ids), size):
             data = self._event_ids_data(ids[start : start + size])
             data.update(extra)
             bus.emit(name, data)

@@ -8,12 +8,10 @@ from odoo.exceptions import AccessError, UserError
 
 from quicksol_bus.topology import QUEUES
 
-from .event_delivery import DELIVERY_STATES
+from .event_delivery import DELIVERY_STATES, is_internal
 
 WORKER_GROUP = "quicksol_event_bus.group_event_bus_worker"
 MANAGER_GROUP = "quicksol_event_bus.group_event_bus_manager"
-# Context key with which the bus itself writes protected fields (see _check_protected_write).
-INTERNAL_KEY = "quicksol_event_bus_internal"
 
 # An event's state summarises its deliveries, worst first.
 _STATE_ORDER = ("dead", "failed", "pending", "queued", "done")
@@ -72,8 +70,18 @@ class QuicksolEvent(models.Model):
         self._check_internal(self.env._("Events cannot be edited; use the Requeue button."))
         return super().write(vals)
 
+    def unlink(self):
+        if any(event.state in ("pending", "queued") for event in self):
+            raise UserError(
+                self.env._(
+                    "Pending or queued events cannot be deleted: they would "
+                    "be lost. Let them finish, or fail."
+                )
+            )
+        return super().unlink()
+
     def _check_internal(self, message):
-        if not self.env.context.get(INTERNAL_KEY):
+        if not is_internal(self.env):
             raise AccessError(message)
 
     def _check_group(self, xmlid):
@@ -179,8 +187,13 @@ class QuicksolEvent(models.Model):
         ]
 
     @api.model
-    def mark_dead(self, event_uuid, observer, error):
-        """Record that a worker dead-lettered this delivery after its last try (idempotent)."""
+    def mark_dead(self, event_uuid, observer, error, attempt=None):
+        """Record that a worker dead-lettered this delivery after its last try (idempotent).
+
+        ``attempt`` is the envelope's publish attempt: a dead letter of an earlier publish
+        than the delivery's current one (it was requeued since) is stale and ignored, so a
+        late reconciliation cannot bury the requeued work.
+        """
         self._check_group(WORKER_GROUP)
         (pair,) = self._validate_items([[event_uuid, observer]])
         Delivery = self.env["quicksol.event.delivery"].sudo()
@@ -188,8 +201,10 @@ class QuicksolEvent(models.Model):
         if not found:
             return False
         delivery = Delivery.browse(found[pair])
+        if attempt is not None and int(attempt) < delivery.publish_attempt:
+            return False
         if delivery.state != "done":
-            delivery._set({"state": "dead", "last_error": str(error or "")[:10000]})
+            delivery._fail("dead", str(error or "")[:10000])
         return True
 
     @api.model
@@ -197,16 +212,20 @@ class QuicksolEvent(models.Model):
         """Record that a worker coalesced this delivery into an identical one (dedup).
 
         The delivery counts as done without running: ``into_uuid`` names the event whose run
-        stood for it. Does nothing (returns False) when it is already done or unknown.
+        stands for it. Refused (False) when this delivery is done or unknown, or when the
+        other one does not exist or already failed: then the worker runs it normally. If the
+        other one fails later, this one fails with it (see quicksol.event.delivery._fail).
         """
         self._check_group(WORKER_GROUP)
         pair, into = self._validate_items([[event_uuid, observer], [into_uuid, observer]])
-        Delivery = self.env["quicksol.event.delivery"].sudo()
-        found = Delivery._lock_pairs([pair])
-        if not found:
+        if pair == into:
             return False
-        delivery = Delivery.browse(found[pair])
-        if delivery.state == "done":
+        Delivery = self.env["quicksol.event.delivery"].sudo()
+        found = Delivery._lock_pairs([pair, into])
+        if pair not in found or into not in found:
+            return False
+        delivery, first = Delivery.browse(found[pair]), Delivery.browse(found[into])
+        if delivery.state == "done" or first.state in ("failed", "dead"):
             return False
         delivery._set(
             {

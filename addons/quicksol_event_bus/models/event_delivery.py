@@ -8,7 +8,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.modules.registry import Registry
 
 from quicksol_bus.envelope import build_envelope, sign_envelope
-from quicksol_bus.errors import PublishError
+from quicksol_bus.errors import PublisherBusy, PublishError
 from quicksol_bus.publisher import OutgoingMessage, get_publisher
 from quicksol_bus.topology import QUEUES
 
@@ -24,6 +24,13 @@ DELIVERY_STATES = [
 # Errors an observer raises on purpose (veto, validation, rights): retrying cannot help.
 PERMANENT_ERRORS = (UserError, AccessError)
 INTERNAL_KEY = "quicksol_event_bus_internal"
+# The value of INTERNAL_KEY with which the bus writes its own rows: an object, so an RPC
+# caller cannot forge it through the context (as queue_job's EDIT_SENTINEL).
+INTERNAL = object()
+
+
+def is_internal(env):
+    return env.context.get(INTERNAL_KEY) is INTERNAL
 
 
 class QuicksolEventDelivery(models.Model):
@@ -74,17 +81,27 @@ class QuicksolEventDelivery(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if not self.env.context.get(INTERNAL_KEY):
+        if not is_internal(self.env):
             raise AccessError(self.env._("Deliveries are created by the event bus only."))
         return super().create(vals_list)
 
     def write(self, vals):
-        if not self.env.context.get(INTERNAL_KEY):
+        if not is_internal(self.env):
             raise AccessError(self.env._("Deliveries cannot be edited; use the Requeue button."))
         return super().write(vals)
 
+    def unlink(self):
+        if not is_internal(self.env) and any(d.state in ("pending", "queued") for d in self):
+            raise UserError(
+                self.env._(
+                    "Pending or queued deliveries cannot be deleted: their "
+                    "events would be lost. Let them finish, or fail."
+                )
+            )
+        return super().unlink()
+
     def _set(self, vals):
-        return self.sudo().with_context(**{INTERNAL_KEY: True}).write(vals)
+        return self.sudo().with_context(**{INTERNAL_KEY: INTERNAL}).write(vals)
 
     # ------------------------------------------------------------------ publishing
 
@@ -109,7 +126,7 @@ class QuicksolEventDelivery(models.Model):
             _logger.exception("publishing %d committed deliveries failed; the relay will retry", len(ids))
 
     @api.model
-    def _publish_pending(self, ids=None, limit=None, min_age=None, probe=False, stale_after=None):
+    def _publish_pending(self, ids=None, limit=None, min_age=None, probe=False, stale_after=None, queue=None):
         """Publish pending deliveries (all, or ``ids``) and mark them queued.
 
         Rows are claimed with ``FOR UPDATE SKIP LOCKED`` so the post-commit publisher and
@@ -127,24 +144,35 @@ class QuicksolEventDelivery(models.Model):
             _logger.error("EVENT_BUS_SIGNING_KEY is not set: events stay pending until it is")
             return 0
         breaker = bus._breaker(settings)
-        if not (breaker.allow() or probe):
-            return 0
-        rows = self._claim(ids, limit or settings["relay_batch"], min_age, stale_after)
-        if not rows:
-            return 0
+        if breaker.state == "open" and breaker.seconds_until_probe() > 0 and not probe:
+            return 0  # known down: this save pays nothing, the relay will publish
+        rows = self._claim(ids, limit or settings["relay_batch"], min_age, stale_after, queue)
+        if not rows or not (breaker.allow() or probe):
+            return 0  # a probe is used only when there is something to publish
         messages = [_outgoing_message(row, self.env.cr.dbname, settings) for row in rows]
+        # A save waits at most the connect timeout for the broker's confirms (ADR 0003); the
+        # relay, in a cron, may wait longer.
+        timeout = settings["connect_timeout"]
+        publisher = get_publisher(settings["broker_url"], timeout, 5 * timeout if probe else timeout)
         try:
-            get_publisher(settings["broker_url"], settings["connect_timeout"]).publish_batch(messages)
+            publisher.publish_batch(messages, lock_timeout=None if probe else timeout)
+        except PublisherBusy as error:
+            breaker.release_probe()
+            _logger.info("%d deliveries left to the relay: %s", len(rows), error)
+            return 0
         except PublishError as error:
             breaker.record_failure()
             _logger.warning("broker down, %d deliveries stay pending for the relay: %s", len(rows), error)
             return 0
+        except BaseException:
+            breaker.release_probe()
+            raise
         breaker.record_success()
         self._mark_queued([row["id"] for row in rows], {row["event_id"] for row in rows})
         return len(rows)
 
     @api.model
-    def _claim(self, ids, limit, min_age, stale_after):
+    def _claim(self, ids, limit, min_age, stale_after, queue=None):
         """Lock and read, in one query, what the messages of up to ``limit`` deliveries need."""
         self.env.flush_all()  # the claim is SQL: it must see this transaction's writes
         if stale_after:
@@ -159,6 +187,9 @@ class QuicksolEventDelivery(models.Model):
                 conditions.append("d.create_date < now() at time zone 'utc' - %s::interval")
                 params.append(f"{float(min_age)} seconds")
         conditions.append("d.run_mode = 'async'")
+        if queue:
+            conditions.append("d.queue = %s")
+            params.append(queue)
         if ids is not None:
             conditions.append("d.id = ANY(%s)")
             params.append(list(ids))
@@ -233,13 +264,21 @@ class QuicksolEventDelivery(models.Model):
 
     @api.model
     def _cron_relay_stale(self):
-        """Publish again deliveries queued longer than EVENT_BUS_REPUBLISH_QUEUED_AFTER."""
-        stale_after = self.env["quicksol.event.bus"]._settings()["republish_queued_after"]
-        if not stale_after:
+        """Publish again deliveries still queued longer than their queue's message TTL plus
+        EVENT_BUS_REPUBLISH_QUEUED_AFTER: by then RabbitMQ no longer holds their message
+        (consumed, or dead-lettered and reconciled), so it was lost on the worker side."""
+        margin = self.env["quicksol.event.bus"]._settings()["republish_queued_after"]
+        if not margin:
             return 0
-        republished = self._publish_pending(stale_after=stale_after, probe=True)
-        if republished:
-            _logger.warning("relay republished %d deliveries queued for over %ss", republished, stale_after)
+        republished = 0
+        for spec in QUEUES.values():
+            stale_after = spec.message_ttl_ms / 1000 + margin
+            count = self._publish_pending(stale_after=stale_after, probe=True, queue=spec.name)
+            if count:
+                _logger.warning(
+                    "relay republished %d deliveries of %s queued for over %ss", count, spec.name, stale_after
+                )
+            republished += count
         return republished
 
     # ------------------------------------------------------------------ running
@@ -305,7 +344,10 @@ class QuicksolEventDelivery(models.Model):
         """The observer as the event's user, with its context; a batch shares one user and
         context (see _run_key). ``quicksol_event_uuid`` names the event for one delivery."""
         event = self[:1].event_id
-        observer = self.env[self[:1].observer].with_user(event.user_id.id or self.env.uid)
+        if not event.user_id:
+            # Running it as the worker's technical user would misattribute its effects.
+            raise UserError(self.env._("The user who emitted this event no longer exists."))
+        observer = self.env[self[:1].observer].with_user(event.user_id.id)
         context = dict(event.context_snapshot or {})
         if len(self) == 1:
             context["quicksol_event_uuid"] = event.uuid
@@ -339,14 +381,8 @@ class QuicksolEventDelivery(models.Model):
             with self.env.cr.savepoint():
                 self._observer_env().handle_async(self.event_id.name, self.event_id.payload or {})
         except PERMANENT_ERRORS as error:
-            self._set(
-                {
-                    "state": "failed",
-                    "attempts": self.attempts + 1,
-                    "last_error": _error_text(error),
-                    "run_mode": run_mode,
-                }
-            )
+            self._set({"attempts": self.attempts + 1, "run_mode": run_mode})
+            self._fail("failed", _error_text(error))
             return _result("failed", self.last_error, permanent=True)
         except Exception as error:  # noqa: BLE001 - any other error is worth a retry
             _logger.warning(
@@ -360,6 +396,27 @@ class QuicksolEventDelivery(models.Model):
             return _result("retry", self.last_error)
         self._mark_done(run_mode, (time.perf_counter() - started) * 1000)
         return _result("done")
+
+    def _fail(self, state, error):
+        """Mark failed or dead, with the deliveries a worker coalesced into this one (they
+        stood on its run, which will not happen): an administrator requeues them all."""
+        self._set({"state": state, "last_error": error})
+        for delivery in self:
+            duplicates = self.search(
+                [
+                    ("coalesced_into", "=", delivery.event_id.uuid),
+                    ("observer", "=", delivery.observer),
+                    ("run_mode", "=", "coalesced"),
+                ]
+            )
+            if duplicates:
+                duplicates._set(
+                    {
+                        "state": state,
+                        "run_mode": "async",
+                        "last_error": f"coalesced into {delivery.event_id.uuid}, which failed: {error}",
+                    }
+                )
 
     def _mark_done(self, run_mode, duration_ms):
         self._set(

@@ -11,6 +11,12 @@ class TestInstall(TransactionCase):
         self.assertEqual(worker.groups_id, self.env.ref("quicksol_event_bus.group_event_bus_worker"))
         self.assertFalse(worker.has_group("base.group_user"))
 
+    def test_the_worker_user_reads_no_event_data(self):
+        # Its API key runs observers through run_async and nothing else: no payload reading.
+        worker = self.env.ref("quicksol_event_bus.user_event_bus_worker")
+        for model in ("quicksol.event", "quicksol.event.delivery"):
+            self.assertFalse(self.env[model].with_user(worker).has_access("read"), model)
+
     def test_admins_manage_the_bus(self):
         self.assertTrue(
             self.env.ref("base.user_admin").has_group("quicksol_event_bus.group_event_bus_manager")

@@ -156,6 +156,13 @@ class TestEmitterMixin(BusCase):
         self.assertEqual(updated.data["vals"], {"access_token": "***", "value": 2})
         self.assertEqual(record.access_token, "do-not-store")
 
+    def test_an_empty_create_emits_nothing(self):
+        from odoo.addons.quicksol_event_bus.tests.common import trap_events
+
+        with trap_events(self.env) as trap:
+            self.Record.create([])
+        self.assertEqual(trap.events, [])
+
     def test_single_record_events_carry_res_id(self):
         from odoo.addons.quicksol_event_bus.tests.common import trap_events
 

@@ -205,15 +205,23 @@ class TestOutboxWithRabbitMQ(BusCase):
         self.get("audit_events")  # a message lost outside the broker's care
         self.get("commission_events")
         Delivery = self.env["quicksol.event.delivery"]
-        with bus_environment(EVENT_BUS_REPUBLISH_QUEUED_AFTER="3600"):
+        with bus_environment(EVENT_BUS_REPUBLISH_QUEUED_AFTER="60"):
             self.assertEqual(Delivery._cron_relay_stale(), 0)
-        self.env.cr.execute(
-            "UPDATE quicksol_event_delivery SET published_at = published_at - interval '2 hours'"
-        )
-        with bus_environment(EVENT_BUS_REPUBLISH_QUEUED_AFTER="3600"):
+            # Past the commission queue's TTL (1 h) plus the margin; not the audit one's (24 h):
+            # before its TTL a message may just be waiting in a backlog.
+            self._age_published(hours=2)
+            self.assertEqual(Delivery._cron_relay_stale(), 1)
+            self.assertEqual((self.count("audit_events"), self.count("commission_events")), (0, 1))
+            self._age_published(hours=24)  # now both are past their queue's TTL
             self.assertEqual(Delivery._cron_relay_stale(), 2)
         message = self.get("audit_events")
         self.assertEqual(message.properties["application_headers"]["quicksol_event_id"], event_uuid)
+
+    def _age_published(self, hours):
+        self.env.cr.execute(
+            "UPDATE quicksol_event_delivery SET published_at = published_at - %s::interval",
+            [f"{hours} hours"],
+        )
 
     def test_inline_fallback_policy_runs_async_observers_here_while_the_broker_is_down(self):
         dead = CountingDeadBroker()

@@ -139,6 +139,65 @@ class TestRunAsync(BusCase):
         self.assertEqual([r["status"] for r in results], ["done", "done", "failed", "done"])
         self.assertEqual(len(self.logs(BATCH)), 3)
 
+    def test_a_stale_dead_letter_does_not_bury_requeued_work(self):
+        event_uuid = self.emit("testrec.flaky", {"fail": "permanent"})
+        self.as_worker().run_async(event_uuid, FLAKY)
+        with self.async_mode():
+            self.Event.search([("uuid", "=", event_uuid)]).action_requeue()
+        delivery = self.delivery(event_uuid, FLAKY)
+        self.assertEqual(delivery.publish_attempt, 2)
+        self.assertFalse(self.as_worker().mark_dead(event_uuid, FLAKY, "late letter", 1))
+        self.assertEqual(delivery.state, "pending")
+        self.assertTrue(self.as_worker().mark_dead(event_uuid, FLAKY, "exhausted", 2))
+        self.assertEqual((delivery.state, delivery.last_error), ("dead", "exhausted"))
+
+    def test_coalescing_needs_a_live_first_event_and_fails_with_it(self):
+        first = self.emit("testrec.flaky", {"fail": "permanent"})
+        duplicate = self.emit("testrec.flaky", {"fail": "permanent"})
+        worker = self.as_worker()
+        self.assertFalse(worker.mark_coalesced(duplicate, FLAKY, "no-such-event"))
+        self.assertFalse(worker.mark_coalesced(duplicate, FLAKY, duplicate))
+        self.assertTrue(worker.mark_coalesced(duplicate, FLAKY, first))
+        self.assertEqual(worker.run_async(first, FLAKY)["status"], "failed")
+        dup = self.delivery(duplicate, FLAKY)
+        self.assertEqual((dup.state, dup.run_mode), ("failed", "async"))
+        self.assertIn(f"coalesced into {first}, which failed", dup.last_error)
+        third = self.emit("testrec.flaky", {"fail": "permanent"})
+        self.assertFalse(worker.mark_coalesced(third, FLAKY, first), "first already failed")
+
+    def test_an_event_whose_user_is_gone_fails_clearly(self):
+        event_uuid = self.emit("testrec.custom", {})
+        self.env.cr.execute("UPDATE quicksol_event SET user_id = NULL WHERE uuid = %s", [event_uuid])
+        self.env.invalidate_all()
+        result = self.as_worker().run_async(event_uuid, ASYNC)
+        self.assertEqual((result["status"], result["permanent"]), ("failed", True))
+        self.assertIn("no longer exists", result["error"])
+        self.assertFalse(self.logs(ASYNC))
+
+    def test_unfinished_events_cannot_be_deleted(self):
+        event_uuid = self.emit("testrec.custom", {})
+        event = self.Event.search([("uuid", "=", event_uuid)])
+        admin = self.env.ref("base.user_admin")
+        with self.assertRaisesRegex(UserError, "would be lost"):
+            event.with_user(admin).unlink()
+        with self.assertRaisesRegex(UserError, "would be lost"):
+            event.delivery_ids.with_user(admin).unlink()
+        self.as_worker().run_async_batch(
+            [[event_uuid, ASYNC], [event_uuid, "quicksol.test.observer.commission"]]
+        )
+        event.with_user(admin).unlink()
+        self.assertFalse(event.exists())
+
+    def test_the_internal_context_key_cannot_be_forged(self):
+        event_uuid = self.emit("testrec.custom", {})
+        event = self.Event.search([("uuid", "=", event_uuid)])
+        admin = self.env.ref("base.user_admin")
+        forged = {"quicksol_event_bus_internal": True}
+        with self.assertRaises(AccessError):
+            event.delivery_ids.with_user(admin).sudo().with_context(**forged).write({"state": "done"})
+        with self.assertRaises(AccessError):
+            event.sudo().with_context(**forged).write({"payload": {}})
+
     def test_mark_coalesced_counts_as_done_without_running(self):
         first = self.emit("testrec.custom", {"same": 1})
         duplicate = self.emit("testrec.custom", {"same": 1})
