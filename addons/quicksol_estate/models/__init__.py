@@ -1,4 +1,4 @@
-# One import a line (easier diffs and merges), so isort is told to leave the file alone.
+# One import a line (easier diffs and merges).
 from . import real_estate_company
 from . import real_estate_agent
 from . import real_estate_property

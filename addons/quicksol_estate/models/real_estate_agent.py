@@ -2,6 +2,8 @@
 
 from odoo import api, fields, models
 
+from .tenancy import check_estate_company_membership
+
 
 class RealEstateAgent(models.Model):
     """An agent (corretor) of one estate company.
@@ -64,3 +66,7 @@ class RealEstateAgent(models.Model):
         if self.user_id and not self.name:
             self.name = self.user_id.name
             self.email = self.user_id.email
+
+    @api.constrains("estate_company_id")
+    def _check_estate_company_membership(self):
+        check_estate_company_membership(self)

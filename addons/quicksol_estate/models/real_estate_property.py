@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .. import commission_split
+from .tenancy import check_estate_company_membership
 
 COMMISSION_SPLIT_EVENT = "commission.split.calculated"
 # About 230 bytes of JSON per sold property (two lines): 500 properties stay
@@ -249,3 +250,7 @@ class RealEstateProperty(models.Model):
             }
             event_ids.append(bus.emit(COMMISSION_SPLIT_EVENT, data, force_sync=force_sync))
         return event_ids
+
+    @api.constrains("estate_company_id")
+    def _check_estate_company_membership(self):
+        check_estate_company_membership(self)

@@ -41,6 +41,23 @@ class TestEstateSecurity(EstateCase):
         with self.assertRaises(AccessError):
             self._as("owner_a", self.company_b).write({"commission_rate": 10})
 
+    @mute_logger("odoo.addons.base.models.ir_rule", "odoo.models")
+    def test_nobody_moves_records_into_another_company(self):
+        for role in ("owner", "agent"):
+            with self.subTest(role=role), self.assertRaises(AccessError):
+                self._as(f"{role}_a", self.property_a).write(
+                    {"estate_company_id": self.company_b.id, "agent_id": False, "prospector_id": False}
+                )
+        self.assertEqual(self.property_a.estate_company_id, self.company_a)
+        with self.assertRaises(AccessError):
+            self.env["real.estate.property"].with_user(self.users["owner_a"]).create(
+                {"name": "Smuggled", "estate_company_id": self.company_b.id}
+            )
+        with self.assertRaises(AccessError):
+            self.env["real.estate.agent"].with_user(self.users["owner_a"]).create(
+                {"name": "Smuggled agent", "estate_company_id": self.company_b.id}
+            )
+
     def test_agent_and_prospector_rights(self):
         for role in ("agent", "prospector"):
             Property = self._as(f"{role}_a", self.env["real.estate.property"])
