@@ -102,8 +102,19 @@ def test_committed_save_is_published_with_its_event_id(rpc, broker):
     ]
 
 
-def test_broker_down_saves_succeed_then_the_relay_publishes_each_event_once(rpc, broker, broker_control):
-    rpc("ir.config_parameter", "set_param", "quicksol_event_bus.relay_min_age", "0")
+@pytest.fixture
+def relay_takes_everything(rpc):
+    """The relay takes pending rows at once (not after 10 s), for this test only."""
+    key = "quicksol_event_bus.relay_min_age"
+    previous = rpc("ir.config_parameter", "get_param", key)
+    rpc("ir.config_parameter", "set_param", key, "0")
+    yield
+    rpc("ir.config_parameter", "set_param", key, previous or False)
+
+
+def test_broker_down_saves_succeed_then_the_relay_publishes_each_event_once(
+    rpc, broker, broker_control, relay_takes_everything
+):
     broker_control.stop()
     created = [rpc("quicksol.test.record", "create", {"name": f"down {n}"}) for n in range(3)]
     assert len(created) == 3  # every save succeeded with the broker down

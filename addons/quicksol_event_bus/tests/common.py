@@ -7,7 +7,9 @@
     trap.assert_emitted("property.created", res_ids=[...])
     trap.run_async()            # run the trapped async observers, exactly once, like a worker
 
-While a trap is active nothing is published to the broker: async deliveries are written to
+A trap covers the whole registry (every transaction of the process on that database), as
+queue_job's ``trap_jobs`` does; use it in tests only. While a trap is active nothing is
+published to the broker: async deliveries are written to
 the outbox (so ``run_async`` uses the same exactly-once path as a worker) and wait for
 :meth:`EventTrap.run_async`. Inline observers run as usual.
 """
@@ -57,13 +59,16 @@ class EventTrap:
             e for e in self.named(name) if all(e.data.get(key) == value for key, value in data.items())
         ]
         emitted = sorted({e.name for e in self.events})
-        assert matching, f"{name} with {data or 'any data'} was not emitted; emitted: {emitted}"
-        if count is not None:
-            assert len(matching) == count, f"{name} emitted {len(matching)} times, expected {count}"
+        # Explicit raises, not `assert`: this helper must check under `python -O` too.
+        if not matching:
+            raise AssertionError(f"{name} with {data or 'any data'} was not emitted; emitted: {emitted}")
+        if count is not None and len(matching) != count:
+            raise AssertionError(f"{name} emitted {len(matching)} times, expected {count}")
         return matching[-1] if count in (None, 1) else matching
 
     def assert_not_emitted(self, name):
-        assert not self.named(name), f"{name} was emitted {len(self.named(name))} times"
+        if self.named(name):
+            raise AssertionError(f"{name} was emitted {len(self.named(name))} times")
 
     def run_async(self):
         """Run the trapped async deliveries as a worker would; return {delivery id: result}."""

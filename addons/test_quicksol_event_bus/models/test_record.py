@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 
@@ -14,6 +14,12 @@ class QuicksolTestRecord(models.Model):
     value = fields.Integer()
     when = fields.Date()
     access_token = fields.Char()
+
+    @api.model
+    def emit_for_test(self, event_name, data):
+        """Emit over RPC for the worker end-to-end tests (``emit`` itself is Python-only);
+        test fixture only: this addon is never installed in production."""
+        return self.env["quicksol.event.bus"].emit(event_name, data)
 
     def action_emit_then_fail(self):
         """Emit an async event, then fail: the transaction rolls back (RPC tests)."""
