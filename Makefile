@@ -6,14 +6,15 @@ VPY := .venv/bin/python
 DEVSTACK := $(VPY) tools/devstack
 PY_SOURCES = $(wildcard lib workers addons tools tests conftest.py)
 
-.PHONY: help install run stop test bench lint worker compose-config clean
+.PHONY: help install run stop test bench lint worker health compose-config clean
 
 help:
-	@echo "make run             start PostgreSQL, RabbitMQ, Redis, Odoo (demo db) [+ workers, Flower]; Ctrl-C stops"
+	@echo "make run             PostgreSQL, RabbitMQ, Redis, Odoo (demo db), workers, beat, Flower; Ctrl-C stops"
 	@echo "make test            fresh test database, every test (not benchmarks), services stopped after"
 	@echo "make bench           benchmarks in tests/bench"
 	@echo "make lint            ruff check, ruff format --check, pylint-odoo on addons"
 	@echo "make worker QUEUE=q  one Celery worker for queue q in the foreground"
+	@echo "make health          health of the running stack: broker, Redis, Odoo, every worker"
 	@echo "make compose-config  validate compose/docker-compose.yml"
 	@echo "make stop            stop everything devstack started"
 	@echo "make install         system packages (Debian) and .venv only"
@@ -40,6 +41,9 @@ lint: install
 worker: install
 	@test -n "$(QUEUE)" || { echo "usage: make worker QUEUE=<queue> (e.g. commission_events)"; exit 2; }
 	$(DEVSTACK) worker $(QUEUE)
+
+health:
+	@$(DEVSTACK) health
 
 compose-config:
 	@if [ ! -f compose/docker-compose.yml ]; then echo "compose/docker-compose.yml does not exist yet: nothing to validate"; exit 0; fi; \

@@ -14,6 +14,9 @@ else
     exit 0
 fi
 
+# OCA peers of the benchmarks (auditlog, queue_job): pinned, without their `odoo` dependency.
+"$VPY" -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-bench.txt
+
 STARTED=.run/bench-services.started
 mkdir -p .run
 : > "$STARTED"

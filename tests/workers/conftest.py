@@ -27,23 +27,27 @@ class OdooAdmin:
         self.object = xmlrpc.client.ServerProxy(f"{url}/xmlrpc/2/object", allow_none=True)
 
     def call(self, model, method, *args, **kwargs):
-        return self.object.execute_kw(self.db, self.uid, self.password, model, method,
-                                      list(args), kwargs)
+        return self.object.execute_kw(self.db, self.uid, self.password, model, method, list(args), kwargs)
 
     def deliveries(self, event_uuid, observer=None):
         domain = [("event_uuid", "=", event_uuid)]
         if observer:
             domain.append(("observer", "=", observer))
-        return self.call("quicksol.event.delivery", "search_read", domain,
-                         fields=["observer", "state", "attempts", "last_error", "queue"])
+        return self.call(
+            "quicksol.event.delivery",
+            "search_read",
+            domain,
+            fields=["observer", "state", "attempts", "last_error", "queue"],
+        )
 
     def state(self, event_uuid, observer):
         rows = self.deliveries(event_uuid, observer)
         return rows[0]["state"] if rows else None
 
     def runs(self, observer, res_id):
-        return self.call("quicksol.test.log", "search_count",
-                         [("observer", "=", observer), ("res_ids", "=", str(res_id))])
+        return self.call(
+            "quicksol.test.log", "search_count", [("observer", "=", observer), ("res_ids", "=", str(res_id))]
+        )
 
 
 @pytest.fixture(scope="session")
@@ -62,10 +66,14 @@ def odoo_server(services_env):
     conf = Path(os.environ.get("QSB_ODOO_CONF") or config.RUN / "odoo-test.conf")
     src = os.environ.get("QSB_TEST_DB") or "qsb_test"
     if not postgres.database_exists(src):
-        pytest.fail(f"test database {src} does not exist: run `make test` or "
-                    "`python tools/devstack test-prepare`", pytrace=False)
-    data_dir = next((ln.split("=", 1)[1].strip() for ln in conf.read_text().splitlines()
-                     if ln.startswith("data_dir")), str(config.RUN / "odoo-test-data"))
+        pytest.fail(
+            f"test database {src} does not exist: run `make test` or `python tools/devstack test-prepare`",
+            pytrace=False,
+        )
+    data_dir = next(
+        (ln.split("=", 1)[1].strip() for ln in conf.read_text().splitlines() if ln.startswith("data_dir")),
+        str(config.RUN / "odoo-test-data"),
+    )
     root._copy_database(src, "qsb_workers_e2e", data_dir)
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "USER", "PASSWORD")},
@@ -99,6 +107,10 @@ def clean_queues(rabbitmq_admin):
 @pytest.fixture
 def worker_env(odoo_server, odoo_admin, services_env):
     key = odoo_admin.call("quicksol.event.bus", "generate_worker_api_key")
+    return _worker_env(odoo_server, services_env, key)
+
+
+def _worker_env(odoo_server, services_env, key):
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ODOO_", "QSB_WORKER_"))},
         **services_env,
@@ -118,14 +130,38 @@ class WorkerProcess:
     def __init__(self, queue, env, concurrency=1, name=None, extra=()):
         self.queue = queue
         self.name = name or f"{queue}-{os.getpid()}-{time.monotonic_ns()}"
-        self.log = ROOT / ".run" / f"test-worker-{self.name}.log"
+        from devstack import config
+
+        self.log = config.RUN / f"test-worker-{self.name}.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [PYTHON, "-m", "celery", "-A", "quicksol_workers", "worker", "-Q", queue,
-               "-c", str(concurrency), "-n", f"{self.name}@%h", "--loglevel=INFO",
-               "--without-mingle", "--without-gossip", *extra]
+        cmd = [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "quicksol_workers",
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{self.name}@%h",
+            "--loglevel=INFO",
+            "--without-mingle",
+            "--without-gossip",
+            *extra,
+        ]
         self._fh = open(self.log, "ab")
-        self.proc = subprocess.Popen(cmd, env=env, stdout=self._fh, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,
+        )
 
     def text(self):
         return self.log.read_text(errors="replace")
@@ -144,14 +180,107 @@ class WorkerProcess:
         self.proc.send_signal(signum)
 
     def stop(self, timeout=60):
+        """Warm shutdown, killed after ``timeout``; no pool child is left behind (even orphans
+        of a main process a test killed: they stay in the process group of the worker)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.kill()
                 self.proc.wait(10)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self._fh.close()
+
+    def log_count(self, text):
+        return self.text().count(text)
+
+
+class Amqp:
+    """The test's own AMQP connection: exact queue depths (no management-API sampling lag)
+    and raw publishing of task messages."""
+
+    def __init__(self, url):
+        from kombu import Connection
+
+        self.url = url
+        self.connection = Connection(url, transport_options={"confirm_publish": True})
+        self.channel = self.connection.channel()
+
+    def depth(self, queue):
+        """Messages ready in ``queue`` (not counting those a consumer holds unacked)."""
+        _name, count, _consumers = self.channel.queue_declare(queue, passive=True)
+        return count
+
+    def consumers(self, queue):
+        return self.channel.queue_declare(queue, passive=True)[2]
+
+    def publish_envelopes(self, items):
+        """Publish ``[(task_id, envelope, queue, priority)]`` exactly as Odoo's publisher."""
+        from quicksol_bus.publisher import OutgoingMessage, Publisher
+
+        publisher = Publisher(self.url)
+        try:
+            publisher.publish_batch([OutgoingMessage(*item) for item in items])
+        finally:
+            publisher.close()
+
+    def close(self):
+        self.connection.release()
+
+
+@pytest.fixture(scope="module")
+def module_worker(odoo_server, services_env):
+    """``module_worker(queue, env=None, **kw)``: a worker shared by the tests of a module,
+    stopped at the module's end (even on failure)."""
+    import devstack
+
+    started = []
+    key = OdooAdmin(odoo_server.url, odoo_server.db).call("quicksol.event.bus", "generate_worker_api_key")
+
+    def start(queue, env=None, **kw):
+        worker = WorkerProcess(queue, {**_worker_env(odoo_server, services_env, key), **(env or {})}, **kw)
+        started.append(worker)
+        devstack.wait_for(worker.ready, 60, f"worker {worker.name} not ready")
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def amqp(services_env):
+    link = Amqp(services_env["CELERY_BROKER_URL"])
+    yield link
+    link.close()
+
+
+@pytest.fixture
+def signed(odoo_server):
+    """``signed(uuid, observer, queue, res_ids, event_name)``: the envelope Odoo would sign."""
+    from quicksol_bus.envelope import build_envelope, sign_envelope
+
+    def build(uuid, observer, queue, res_ids, event_name, key=None):
+        env = build_envelope(
+            event_id=uuid,
+            event_name=event_name,
+            observer=observer,
+            queue=queue,
+            db=odoo_server.db,
+            model="quicksol.test.record",
+            res_ids=res_ids,
+            payload={},
+            uid=2,
+            company_id=1,
+            context={},
+        )
+        return sign_envelope(env, key or odoo_server.env["EVENT_BUS_SIGNING_KEY"])
+
+    return build
 
 
 @pytest.fixture

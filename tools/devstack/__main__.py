@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -113,16 +114,52 @@ def cmd_run(args):
     return run_foreground()
 
 
+def _demo_worker_env(need_key):
+    """The workers' environment for the `make run` stack (Odoo on QSB_ODOO_PORT, quicksol_demo)."""
+    from devstack.runner import DEMO_DB
+
+    url = f"http://127.0.0.1:{config.port('odoo')}"
+    if odoo.health(config.port("odoo")):
+        key = workers.odoo_api_key(url, DEMO_DB)
+    else:
+        key = workers.stored_api_key(DEMO_DB)
+        if need_key:
+            print(
+                f"devstack: Odoo does not answer on {url} (start it with `make run`); the worker "
+                "will retry its Odoo calls",
+                flush=True,
+            )
+    return workers.worker_env(devstack.env(), url, DEMO_DB, key)
+
+
 def cmd_worker(args):
     if not workers.available():
-        raise StackError("workers/pyproject.toml does not exist yet: there is no worker to run")
+        raise StackError("workers/pyproject.toml does not exist: there is no worker to run")
     for name in ("rabbitmq", "redis"):
         devstack.start(name)
-    env = {**os.environ, **devstack.env(), "EVENT_BUS_SIGNING_KEY": workers.signing_key()}
+    env = {**os.environ, **_demo_worker_env(need_key=True)}
     concurrency = args.concurrency or {q: c for q, _, c in workers.plan()}.get(args.queue, 1)
     cmd = workers.worker_cmd(args.queue, concurrency, f"{args.queue}-manual")
     print(f"devstack: {' '.join(cmd)}", flush=True)
+    os.chdir(config.ROOT)
     os.execve(cmd[0], cmd, env)
+
+
+def cmd_health(args):
+    """`make health`: broker, Redis, Odoo and every worker of `make run` (one line per check)."""
+    import socket
+
+    env = {**os.environ, **_demo_worker_env(need_key=False)}
+    host = socket.gethostname()
+    nodes = [f"{q}-{i}@{host}" for q, count, _c in workers.plan() for i in range(1, count + 1)]
+    nodes.append(f"{workers.maintenance_queue()}-1@{host}")
+    cmd = [odoo.python(), "-m", "quicksol_workers.health", *(f"--worker={n}" for n in nodes)]
+    if args.any_worker:
+        cmd = [odoo.python(), "-m", "quicksol_workers.health", "--any-worker"]
+    res = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, cwd=config.ROOT)
+    if res.returncode:
+        print("make health: FAILED (the lines marked FAIL say which component)", flush=True)
+    return res.returncode
 
 
 def main(argv=None):
@@ -153,6 +190,9 @@ def main(argv=None):
     p.add_argument("queue")
     p.add_argument("-c", "--concurrency", type=int)
     p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("health", help="health of the `make run` stack: broker, Redis, Odoo, workers")
+    p.add_argument("--any-worker", action="store_true", help="one worker answering ping is enough")
+    p.set_defaults(func=cmd_health)
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0

@@ -3,6 +3,7 @@
 import ctypes
 import os
 import signal
+import subprocess
 
 import devstack
 
@@ -38,19 +39,44 @@ def _process_names():
 
 
 def stop_everything():
-    """`make stop`: every Odoo, worker and Flower devstack started, then the services."""
-    for name in _process_names():
-        if name.startswith("odoo"):
-            stopped = odoo.stop_server(name)
-        elif name.startswith(("worker-", "flower")):
-            stopped = workers.stop(name)
-        else:
-            continue
-        if stopped:
+    """`make stop`: every worker, beat, Flower and Odoo devstack started, then the services."""
+    names = _process_names()
+    celery = [n for n in names if n.startswith(("worker-", "flower", "beat"))]
+    for name in workers.stop_many(celery):
+        print(f"devstack: {name} stopped")
+    for name in names:
+        if name.startswith("odoo") and odoo.stop_server(name):
             print(f"devstack: {name} stopped")
     for name in reversed(list(devstack.SERVICES)):
         if devstack.stop(name):
             print(f"devstack: {name} stopped")
+
+
+def demo_addons():
+    """Addons of addons/ for the demo database: never the test fixtures addons (test_*)."""
+    return [name for name in odoo.addon_names() if not name.startswith("test_")]
+
+
+def start_workers(env, spawned):
+    """Spawn the event workers (topology), the maintenance worker, beat and Flower, adding their
+    names to `spawned` as they start (so a Ctrl-C meanwhile stops them); wait until the workers
+    are ready."""
+    commands = [
+        (f"worker-{queue}-{i}", workers.worker_cmd(queue, concurrency, f"{queue}-{i}"))
+        for queue, count, concurrency in workers.plan()
+        for i in range(1, count + 1)
+    ]
+    maintenance = workers.maintenance_queue()
+    commands += [
+        (f"worker-{maintenance}-1", workers.worker_cmd(maintenance, 1, f"{maintenance}-1")),
+        ("beat", workers.beat_cmd()),
+        ("flower", workers.flower_cmd()),
+    ]
+    procs = []
+    for name, cmd in commands:
+        procs.append(workers.spawn(name, cmd, env))
+        spawned.append(name)
+    workers.wait_ready(procs)
 
 
 def run_foreground():
@@ -71,42 +97,40 @@ def run_foreground():
             )
         conf = odoo.write_conf("run", state)
         odoo.create_database(
-            conf, DEMO_DB, odoo.addon_names(), demo=True, log=config.RUN / "odoo-install-demo.log"
+            conf, DEMO_DB, demo_addons(), demo=True, log=config.RUN / "odoo-install-demo.log"
         )
         stack_env = devstack.env()
         odoo_env = dict(os.environ)
-        # ---- hook: Celery workers and Flower --------------------------------------------
-        if workers.available():
-            key = workers.signing_key()
-            # Odoo publishes only when there is a worker to consume (else it runs in sync mode).
-            odoo_env.update(CELERY_BROKER_URL=stack_env["CELERY_BROKER_URL"], EVENT_BUS_SIGNING_KEY=key)
+        with_workers = workers.available()
+        if with_workers:
+            # Odoo publishes to the broker (else it runs every observer inline: sync mode).
+            odoo_env.update(
+                CELERY_BROKER_URL=stack_env["CELERY_BROKER_URL"], EVENT_BUS_SIGNING_KEY=workers.signing_key()
+            )
         else:
             print(
-                "devstack: workers/pyproject.toml not there yet: no Celery worker, no Flower; "
+                "devstack: workers/pyproject.toml not there: no Celery worker, no Flower; "
                 "Odoo runs observers in sync mode",
                 flush=True,
             )
+        odoo_url = f"http://127.0.0.1:{config.port('odoo')}"
         odoo_proc = odoo.start_server(conf, DEMO_DB, config.port("odoo"), ODOO_NAME, env=odoo_env)
-        if workers.available():
-            worker_env = {
-                **stack_env,
-                "ODOO_URL": f"http://127.0.0.1:{config.port('odoo')}",
-                "ODOO_DB": DEMO_DB,
-                "ODOO_USER": "admin",
-                "ODOO_PASSWORD": "admin",  # demo database only; real stacks use ODOO_API_KEY
-                "EVENT_BUS_SIGNING_KEY": key,
-                "FLOWER_BASIC_AUTH": f"{config.AMQP_USER}:{config.AMQP_PASSWORD}",
-            }
-            for queue, count, concurrency in workers.plan():
-                for i in range(1, count + 1):
-                    name = f"worker-{queue}-{i}"
-                    workers.spawn(name, workers.worker_cmd(queue, concurrency, f"{queue}-{i}"), worker_env)
-                    spawned.append(name)
-            workers.spawn("flower", workers.flower_cmd(), worker_env)
-            spawned.append("flower")
-        # ----------------------------------------------------------------------------------
-        _banner(spawned)
-        odoo_proc.wait()
+        worker_env = None
+        if with_workers:
+            api_key = workers.odoo_api_key(odoo_url, DEMO_DB)
+            worker_env = workers.worker_env(stack_env, odoo_url, DEMO_DB, api_key)
+            start_workers(worker_env, spawned)
+        _banner(spawned, worker_env)
+        while odoo_proc.poll() is None:
+            dead = [n for n in spawned if not workers.running(n)]
+            if dead:
+                raise StackError(
+                    f"{', '.join(dead)} exited; see {', '.join(str(config.RUN / (n + '.log')) for n in dead)}"
+                )
+            try:  # a supervisor's poll: SIGINT/SIGTERM interrupt it through _on_signal
+                odoo_proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
         print(f"devstack: Odoo exited with {odoo_proc.returncode}; see {config.RUN / (ODOO_NAME + '.log')}")
         return odoo_proc.returncode or 1
     except _Stop as sig:
@@ -118,15 +142,16 @@ def run_foreground():
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for name in reversed(spawned):
-            workers.stop(name)
-        odoo.stop_server(ODOO_NAME)  # also one half-started when the signal came
+        for name in workers.stop_many(spawned):
+            print(f"devstack: {name} stopped", flush=True)
+        if odoo.stop_server(ODOO_NAME):  # also one half-started when the signal came
+            print(f"devstack: {ODOO_NAME} stopped", flush=True)
         for name in reversed(started):
             devstack.stop(name)
             print(f"devstack: {name} stopped", flush=True)
 
 
-def _banner(spawned):
+def _banner(spawned, worker_env):
     env = devstack.env()
     mgmt = config.port("rabbitmq_mgmt")
     lines = [
@@ -139,10 +164,14 @@ def _banner(spawned):
         f"  PostgreSQL  127.0.0.1:{config.port('pg')}   {config.PG_USER} / {config.PG_PASSWORD}",
     ]
     if "flower" in spawned:
-        lines.append(
-            f"  Flower      http://127.0.0.1:{config.port('flower')}/   "
-            f"{config.AMQP_USER} / {config.AMQP_PASSWORD}"
-        )
-        lines.append(f"  workers     {', '.join(n for n in spawned if n != 'flower')}")
+        user, _, password = worker_env["FLOWER_BASIC_AUTH"].partition(":")
+        source = "FLOWER_BASIC_AUTH" if os.environ.get("FLOWER_BASIC_AUTH") else config.RUN / "flower.auth"
+        lines += [
+            f"  Flower      http://127.0.0.1:{config.port('flower')}/   {user} / {password}   (from {source});"
+            " Prometheus: /metrics, same credentials",
+            f"  workers     {', '.join(n for n in spawned if n.startswith('worker-'))}, beat",
+            f"              as {worker_env['ODOO_USER']} (API key in {config.RUN / 'worker-api-key.json'})",
+            "  health      make health",
+        ]
     lines.append(f"  logs        {config.RUN}/*.log")
     print("\n".join(lines) + "\n", flush=True)

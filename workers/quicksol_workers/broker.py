@@ -19,8 +19,7 @@ __all__ = ["BrokerLink", "DEAD_HEADERS"]
 _logger = logging.getLogger(__name__)
 
 # Headers a dead letter carries on top of the task message's own.
-DEAD_HEADERS = ("quicksol_dead_reason", "quicksol_dead_at", "quicksol_dead_marked",
-                "quicksol_dead_queue")
+DEAD_HEADERS = ("quicksol_dead_reason", "quicksol_dead_at", "quicksol_dead_marked", "quicksol_dead_queue")
 
 
 class BrokerLink:
@@ -41,8 +40,12 @@ class BrokerLink:
         if self._connection is not None and self._pid == os.getpid():
             return
         self._connection = None  # a parent's connection is never used in a child
-        connection = Connection(self.broker_url, connect_timeout=self.connect_timeout,
-                                transport_options={"confirm_publish": True}, heartbeat=0)
+        connection = Connection(
+            self.broker_url,
+            connect_timeout=self.connect_timeout,
+            transport_options={"confirm_publish": True},
+            heartbeat=0,
+        )
         connection.ensure_connection(max_retries=1)
         self._channel = connection.channel()
         self._producer = Producer(self._channel, serializer="json")
@@ -97,8 +100,12 @@ class BrokerLink:
 
     def _task_message(self, delivery, countdown=None, retries=None):
         return self.app.amqp.as_task_v2(
-            delivery.task_id, TASK_NAME, args=list(delivery.args), kwargs=delivery.kwargs,
-            countdown=countdown, retries=delivery.retries if retries is None else retries,
+            delivery.task_id,
+            TASK_NAME,
+            args=list(delivery.args),
+            kwargs=delivery.kwargs,
+            countdown=countdown,
+            retries=delivery.retries if retries is None else retries,
             argsrepr=f"[{delivery.event_id} {delivery.observer}]",
         )
 
@@ -116,17 +123,23 @@ class BrokerLink:
         retries = delivery.retries + 1 if count_retry else delivery.retries
         task = self._task_message(delivery, countdown=countdown or None, retries=retries)
         headers = self._headers(delivery, task)
-        if delivery.headers.get("quicksol_debounced") or delivery.headers.get(
-                "quicksol_debounce_fire"):
+        if delivery.headers.get("quicksol_debounced") or delivery.headers.get("quicksol_debounce_fire"):
             headers["quicksol_debounced"] = True  # a retry is never debounced again
         headers.update(extra_headers or {})
         priority = spec.clamp_priority(delivery.priority)
 
         def action():
             self._producer.publish(
-                task.body, exchange=Exchange(EXCHANGE, type="direct"), routing_key=spec.name,
-                headers=headers, priority=priority, delivery_mode=2, mandatory=True,
-                content_encoding="utf-8", **task.properties)
+                task.body,
+                exchange=Exchange(EXCHANGE, type="direct"),
+                routing_key=spec.name,
+                headers=headers,
+                priority=priority,
+                delivery_mode=2,
+                mandatory=True,
+                content_encoding="utf-8",
+                **task.properties,
+            )
 
         self._with_retry(action)
 
@@ -145,14 +158,21 @@ class BrokerLink:
 
         def action():
             self._producer.publish(
-                task.body, exchange=Exchange(spec.dead_letter_exchange, type="direct"),
-                routing_key=spec.dead_queue, headers=headers, delivery_mode=2, mandatory=True,
-                content_encoding="utf-8", **task.properties)
+                task.body,
+                exchange=Exchange(spec.dead_letter_exchange, type="direct"),
+                routing_key=spec.dead_queue,
+                headers=headers,
+                delivery_mode=2,
+                mandatory=True,
+                content_encoding="utf-8",
+                **task.properties,
+            )
 
         self._with_retry(action)
 
     def queue_depth(self, queue_name):
         """Ready messages in ``queue_name`` (passive declare)."""
+
         def action():
             _name, count, _consumers = self._channel.queue_declare(queue=queue_name, passive=True)
             return count

@@ -30,8 +30,12 @@ def work_queues():
 def build_app(config=None):
     config = config or WorkerConfig.from_env()
     app = Celery("quicksol_workers", set_as_current=True)
-    maintenance = Queue(MAINTENANCE_QUEUE, Exchange(MAINTENANCE_QUEUE, type="direct"),
-                        routing_key=MAINTENANCE_QUEUE, durable=True)
+    maintenance = Queue(
+        MAINTENANCE_QUEUE,
+        Exchange(MAINTENANCE_QUEUE, type="direct"),
+        routing_key=MAINTENANCE_QUEUE,
+        durable=True,
+    )
     app.conf.update(
         broker_url=config.broker_url,
         result_backend=config.result_backend,
@@ -40,8 +44,10 @@ def build_app(config=None):
         broker_transport_options={"confirm_publish": True},
         task_queues=[*work_queues(), maintenance],
         task_default_queue=MAINTENANCE_QUEUE,
-        task_routes={TASK_NAME: {"queue": "audit_events"},
-                     "quicksol.workers.*": {"queue": MAINTENANCE_QUEUE}},
+        task_routes={
+            TASK_NAME: {"queue": "audit_events"},
+            "quicksol.workers.*": {"queue": MAINTENANCE_QUEUE},
+        },
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
@@ -59,10 +65,11 @@ def build_app(config=None):
         timezone="UTC",
         enable_utc=True,
         beat_schedule={
-            "quicksol-reconcile": {"task": "quicksol.workers.reconcile",
-                                   "schedule": config.reconcile_interval},
-            "quicksol-cleanup": {"task": "quicksol.workers.cleanup",
-                                 "schedule": config.cleanup_interval},
+            "quicksol-reconcile": {
+                "task": "quicksol.workers.reconcile",
+                "schedule": config.reconcile_interval,
+            },
+            "quicksol-cleanup": {"task": "quicksol.workers.cleanup", "schedule": config.cleanup_interval},
         },
     )
     app.quicksol_config = config

@@ -43,47 +43,116 @@ class Var:
 
 
 VARIABLES = (
-    Var("broker_url", "CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//", str,
-        "AMQP URL of RabbitMQ"),
-    Var("result_backend", "CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/0", str,
-        "Redis URL: Celery results, idempotency keys, debounce/dedup state"),
-    Var("redis_url", "QSB_WORKER_REDIS_URL", None, str,
-        "Redis URL for the worker's own keys (default: CELERY_RESULT_BACKEND)"),
+    Var(
+        "broker_url", "CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//", str, "AMQP URL of RabbitMQ"
+    ),
+    Var(
+        "result_backend",
+        "CELERY_RESULT_BACKEND",
+        "redis://127.0.0.1:6379/0",
+        str,
+        "Redis URL: Celery results, idempotency keys, debounce/dedup state",
+    ),
+    Var(
+        "redis_url",
+        "QSB_WORKER_REDIS_URL",
+        None,
+        str,
+        "Redis URL for the worker's own keys (default: CELERY_RESULT_BACKEND)",
+    ),
     Var("odoo_url", "ODOO_URL", "http://127.0.0.1:8069", str, "base URL of Odoo"),
     Var("odoo_db", "ODOO_DB", None, str, "Odoo database"),
-    Var("odoo_user", "ODOO_USER", "event_bus_worker", str,
-        "login of the bus technical user (group quicksol_event_bus.group_event_bus_worker)"),
+    Var(
+        "odoo_user",
+        "ODOO_USER",
+        "event_bus_worker",
+        str,
+        "login of the bus technical user (group quicksol_event_bus.group_event_bus_worker)",
+    ),
     Var("odoo_api_key", "ODOO_API_KEY", None, str, "API key of the technical user"),
     Var("odoo_password", "ODOO_PASSWORD", None, str, "password, when no API key (dev only)"),
     Var("signing_key", "EVENT_BUS_SIGNING_KEY", None, str, "HMAC key of message signatures"),
     Var("flower_basic_auth", "FLOWER_BASIC_AUTH", None, str, "user:password for Flower"),
-    Var("odoo_timeout", "QSB_WORKER_ODOO_TIMEOUT", 30.0, float,
-        "seconds one XML-RPC call may take (connect and read)"),
+    Var(
+        "odoo_timeout",
+        "QSB_WORKER_ODOO_TIMEOUT",
+        30.0,
+        float,
+        "seconds one XML-RPC call may take (connect and read)",
+    ),
     Var("redis_timeout", "QSB_WORKER_REDIS_TIMEOUT", 2.0, float, "seconds per Redis command"),
-    Var("max_retries", "QSB_WORKER_MAX_RETRIES", 3, int,
-        "retries after the first try for transient errors"),
-    Var("retry_base", "QSB_WORKER_RETRY_BASE", 2.0, float,
-        "bound of the first retry delay in seconds (doubles each retry, full jitter)"),
+    Var("max_retries", "QSB_WORKER_MAX_RETRIES", 3, int, "retries after the first try for transient errors"),
+    Var(
+        "retry_base",
+        "QSB_WORKER_RETRY_BASE",
+        2.0,
+        float,
+        "bound of the first retry delay in seconds (doubles each retry, full jitter)",
+    ),
     Var("retry_cap", "QSB_WORKER_RETRY_CAP", 300.0, float, "largest retry delay bound"),
-    Var("batch_size", "QSB_WORKER_BATCH_SIZE", 100, int,
-        "most messages one Odoo call carries (1: one call per event)"),
-    Var("done_ttl", "QSB_WORKER_DONE_TTL", 86400, int,
-        "seconds the Redis 'done' key of an event/observer pair lives"),
-    Var("rate_limits", "QSB_WORKER_RATE_LIMITS", {}, _rate_map,
-        "rate limits by queue or observer, e.g. notification_events=100/m"),
-    Var("retention_days", "QSB_WORKER_RETENTION_DAYS", 30, int,
-        "days done events are kept in Odoo before the beat clean-up removes them"),
-    Var("cleanup_interval", "QSB_WORKER_CLEANUP_INTERVAL", 3600.0, float,
-        "seconds between clean-up runs (beat)"),
-    Var("reconcile_interval", "QSB_WORKER_RECONCILE_INTERVAL", 60.0, float,
-        "seconds between dead-letter/state reconciliation runs (beat)"),
-    Var("observer_info_ttl", "QSB_WORKER_OBSERVER_INFO_TTL", 60.0, float,
-        "seconds the observers' declarations read from Odoo are cached"),
-    Var("metrics_port", "QSB_WORKER_METRICS_PORT", 0, int,
-        "port of the worker's Prometheus endpoint (0: none)"),
-    Var("log_json", "QSB_WORKER_LOG_JSON", True,
+    Var(
+        "batch_size",
+        "QSB_WORKER_BATCH_SIZE",
+        100,
+        int,
+        "most messages one Odoo call carries (1: one call per event)",
+    ),
+    Var(
+        "done_ttl",
+        "QSB_WORKER_DONE_TTL",
+        86400,
+        int,
+        "seconds the Redis 'done' key of an event/observer pair lives",
+    ),
+    Var(
+        "rate_limits",
+        "QSB_WORKER_RATE_LIMITS",
+        {},
+        _rate_map,
+        "rate limits by queue or observer, e.g. notification_events=100/m",
+    ),
+    Var(
+        "retention_days",
+        "QSB_WORKER_RETENTION_DAYS",
+        30,
+        int,
+        "days done events are kept in Odoo before the beat clean-up removes them",
+    ),
+    Var(
+        "cleanup_interval",
+        "QSB_WORKER_CLEANUP_INTERVAL",
+        3600.0,
+        float,
+        "seconds between clean-up runs (beat)",
+    ),
+    Var(
+        "reconcile_interval",
+        "QSB_WORKER_RECONCILE_INTERVAL",
+        60.0,
+        float,
+        "seconds between dead-letter/state reconciliation runs (beat)",
+    ),
+    Var(
+        "observer_info_ttl",
+        "QSB_WORKER_OBSERVER_INFO_TTL",
+        60.0,
+        float,
+        "seconds the observers' declarations read from Odoo are cached",
+    ),
+    Var(
+        "metrics_port",
+        "QSB_WORKER_METRICS_PORT",
+        0,
+        int,
+        "port of the worker's Prometheus endpoint (0: none)",
+    ),
+    Var(
+        "log_json",
+        "QSB_WORKER_LOG_JSON",
+        True,
         lambda v: str(v).strip().lower() not in ("0", "false", "no", "off"),
-        "structured JSON logs"),
+        "structured JSON logs",
+    ),
 )
 
 
@@ -140,15 +209,23 @@ class WorkerConfig:
 
     def require_odoo(self):
         """Raise a clear :class:`ConfigError` when Odoo cannot be called with this config."""
-        missing = [name for name, value in (("ODOO_URL", self.odoo_url), ("ODOO_DB", self.odoo_db),
-                                            ("ODOO_USER", self.odoo_user),
-                                            ("ODOO_API_KEY or ODOO_PASSWORD", self.odoo_secret))
-                   if not value]
+        missing = [
+            name
+            for name, value in (
+                ("ODOO_URL", self.odoo_url),
+                ("ODOO_DB", self.odoo_db),
+                ("ODOO_USER", self.odoo_user),
+                ("ODOO_API_KEY or ODOO_PASSWORD", self.odoo_secret),
+            )
+            if not value
+        ]
         if missing:
             raise ConfigError(f"workers cannot call Odoo: set {', '.join(missing)}")
 
     def describe(self):
         """Settings safe to log (no secrets)."""
         secret = {"odoo_api_key", "odoo_password", "signing_key", "flower_basic_auth"}
-        return {f.name: ("***" if f.name in secret and getattr(self, f.name) else
-                         getattr(self, f.name)) for f in fields(self)}
+        return {
+            f.name: ("***" if f.name in secret and getattr(self, f.name) else getattr(self, f.name))
+            for f in fields(self)
+        }

@@ -38,8 +38,9 @@ class _TimeoutTransport(xmlrpc.client.Transport):
         if self.secure:
             import ssl
 
-            conn = http.client.HTTPSConnection(chost, timeout=self.timeout,
-                                               context=ssl.create_default_context(), **(x509 or {}))
+            conn = http.client.HTTPSConnection(
+                chost, timeout=self.timeout, context=ssl.create_default_context(), **(x509 or {})
+            )
         else:
             conn = http.client.HTTPConnection(chost, timeout=self.timeout)
         self._connection = host, conn
@@ -61,11 +62,11 @@ class OdooConnector:
         self._lock = threading.Lock()
         secure = self.url.startswith("https://")
         self._common = xmlrpc.client.ServerProxy(
-            f"{self.url}/xmlrpc/2/common", transport=_TimeoutTransport(timeout, secure),
-            allow_none=True)
+            f"{self.url}/xmlrpc/2/common", transport=_TimeoutTransport(timeout, secure), allow_none=True
+        )
         self._object = xmlrpc.client.ServerProxy(
-            f"{self.url}/xmlrpc/2/object", transport=_TimeoutTransport(timeout, secure),
-            allow_none=True)
+            f"{self.url}/xmlrpc/2/object", transport=_TimeoutTransport(timeout, secure), allow_none=True
+        )
 
     def __repr__(self):
         return f"<OdooConnector {self.login}@{self.url}/{self.db}>"
@@ -78,8 +79,10 @@ class OdooConnector:
             uid = self._common.authenticate(self.db, self.login, self._secret, {})
             if not uid:
                 raise xmlrpc.client.Fault(
-                    3, f"Odoo refused login {self.login!r} on database {self.db!r} "
-                       "(wrong ODOO_USER or ODOO_API_KEY?)")
+                    3,
+                    f"Odoo refused login {self.login!r} on database {self.db!r} "
+                    "(wrong ODOO_USER or ODOO_API_KEY?)",
+                )
             self._uid = uid
         return self._uid
 
@@ -93,8 +96,7 @@ class OdooConnector:
         with self._lock:
             uid = self.authenticate()
             try:
-                return self._object.execute_kw(self.db, uid, self._secret, model, method,
-                                               list(args), kwargs)
+                return self._object.execute_kw(self.db, uid, self._secret, model, method, list(args), kwargs)
             except xmlrpc.client.Fault as fault:
                 if fault.faultCode == 3:  # AccessDenied: the key was revoked; log in again
                     self._uid = None
@@ -136,8 +138,12 @@ def get_connector(config):
         if connector is None:
             config.require_odoo()
             connector = _connectors[key] = OdooConnector(
-                config.odoo_url, config.odoo_db, config.odoo_user, config.odoo_secret,
-                timeout=config.odoo_timeout)
+                config.odoo_url,
+                config.odoo_db,
+                config.odoo_user,
+                config.odoo_secret,
+                timeout=config.odoo_timeout,
+            )
         return connector
 
 

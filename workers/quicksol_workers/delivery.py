@@ -27,7 +27,7 @@ import time
 from quicksol_bus.errors import SignatureError
 from quicksol_bus.retry import RetryPolicy
 
-from .guards import COALESCED, DEFER, FIRE_HEADER, debounce_key
+from .guards import COALESCED, DEFER, FIRE_HEADER, THROTTLED, debounce_key
 from .messages import from_kombu_message, verify
 from .outcome import ACK, DEAD, FAILED, RETRY, Decision, TransientError, classify_exception, decide
 
@@ -49,8 +49,9 @@ class Settled(list):
 class Deliverer:
     """Settles messages of one worker process (see the module docstring)."""
 
-    def __init__(self, config, connector, broker, done_cache=None, metrics=None, guards=None,
-                 clock=time.monotonic):
+    def __init__(
+        self, config, connector, broker, done_cache=None, metrics=None, guards=None, clock=time.monotonic
+    ):
         self.config = config
         self.connector = connector
         self.broker = broker
@@ -58,8 +59,9 @@ class Deliverer:
         self.metrics = metrics
         self.guards = guards
         self.clock = clock
-        self.policy = RetryPolicy(max_retries=config.max_retries, base=config.retry_base,
-                                  cap=config.retry_cap)
+        self.policy = RetryPolicy(
+            max_retries=config.max_retries, base=config.retry_base, cap=config.retry_cap
+        )
 
     # ------------------------------------------------------------------ entry point
 
@@ -90,8 +92,7 @@ class Deliverer:
         try:
             messages = self.broker.pull(queue, limit)
         except Exception as error:  # noqa: BLE001 - batching is an optimisation: go on alone
-            _logger.warning("could not pull a batch from %s (%r); delivering one message",
-                            queue, error)
+            _logger.warning("could not pull a batch from %s (%r); delivering one message", queue, error)
             return []
         deliveries = []
         now = time.time()
@@ -157,11 +158,11 @@ class Deliverer:
         try:
             if len(todo) == 1:
                 return [self.connector.run_async(todo[0].event_id, todo[0].observer)]
-            results = self.connector.run_async_batch(
-                [(d.event_id, d.observer) for d in todo])
+            results = self.connector.run_async_batch([(d.event_id, d.observer) for d in todo])
             if not isinstance(results, list) or len(results) != len(todo):
-                error = TransientError(f"run_async_batch answered {len(results or [])} results "
-                                       f"for {len(todo)} items")
+                error = TransientError(
+                    f"run_async_batch answered {len(results or [])} results for {len(todo)} items"
+                )
                 return [error] * len(todo)
             return results
         except Exception as error:
@@ -184,13 +185,25 @@ class Deliverer:
             _logger.warning("event failed in Odoo (permanent): %s", decision.reason, extra=extra)
         elif decision.action == RETRY:
             self.broker.republish(delivery, decision.countdown)
-            _logger.warning("event will be retried in %.1fs (retry %d of %d): %s",
-                            decision.countdown, delivery.retries + 1, self.policy.max_retries,
-                            decision.reason, extra=extra)
+            _logger.warning(
+                "event will be retried in %.1fs (retry %d of %d): %s",
+                decision.countdown,
+                delivery.retries + 1,
+                self.policy.max_retries,
+                decision.reason,
+                extra=extra,
+            )
         elif decision.action == DEFER:
-            self.broker.republish(delivery, decision.countdown, count_retry=False,
-                                  extra_headers={FIRE_HEADER: _debounce_key(delivery)})
+            self.broker.republish(
+                delivery,
+                decision.countdown,
+                count_retry=False,
+                extra_headers={FIRE_HEADER: _debounce_key(delivery)},
+            )
             _logger.info("event leads a debounce window: %s", decision.reason, extra=extra)
+        elif decision.action == THROTTLED:
+            self.broker.republish(delivery, decision.countdown, count_retry=False)
+            _logger.info("event held back %.2fs: %s", decision.countdown, decision.reason, extra=extra)
         elif decision.action == COALESCED:
             _logger.info("event coalesced: %s", decision.reason, extra=extra)
         elif decision.action == DEAD:
@@ -198,8 +211,12 @@ class Deliverer:
             if decision.mark_dead:
                 marked = self._mark_dead(delivery, decision.reason)
             self.broker.dead_letter(delivery, decision.reason, marked)
-            _logger.error("event dead-lettered to %s.dead: %s", delivery.queue, decision.reason,
-                          extra=dict(extra, marked_dead_in_odoo=marked))
+            _logger.error(
+                "event dead-lettered to %s.dead: %s",
+                delivery.queue,
+                decision.reason,
+                extra=dict(extra, marked_dead_in_odoo=marked),
+            )
         if delivery.message is not None:
             delivery.message.ack()
         if self.guards is not None and delivery.headers.get("quicksol_debounce_closed"):
@@ -213,8 +230,11 @@ class Deliverer:
         except Exception as error:
             if classify_exception(error) is None:
                 raise
-            _logger.warning("could not mark the event dead in Odoo (%s); reconciliation will",
-                            error, extra=delivery.log_extra())
+            _logger.warning(
+                "could not mark the event dead in Odoo (%s); reconciliation will",
+                error,
+                extra=delivery.log_extra(),
+            )
             return False
 
     def _requeue(self, delivery):
@@ -225,8 +245,7 @@ class Deliverer:
 
 
 def _debounce_key(delivery):
-    return debounce_key(delivery.observer, delivery.envelope.get("model"),
-                        delivery.envelope.get("res_ids"))
+    return debounce_key(delivery.observer, delivery.envelope.get("model"), delivery.envelope.get("res_ids"))
 
 
 def _eta_in_future(eta, now):

@@ -19,6 +19,14 @@ or starts the next one. Dedup (``_dedup_window``): ``SET NX EX window`` of the h
 but told to Odoo as coalesced into the first (``mark_coalesced``), or run normally when Odoo
 has no such method (never lost).
 
+Rate limit per observer (``_rate_limit``, e.g. ``'100/m'``, or ``QSB_WORKER_RATE_LIMITS``
+naming the observer, which wins): a fixed-window counter in Redis shared by every worker
+process, ``INCR qsb:rate:<observer>:<window>``; a message over the limit is republished (not a
+retry) for the start of the next window and acked, so it waits in RabbitMQ, never in memory.
+
+>>> parse_rate("100/m"), parse_rate("10/s"), parse_rate("5"), parse_rate("2/h")
+((100, 60), (10, 1), (5, 1), (2, 3600))
+
 >>> debounce_key("x.obs", "real.estate.property", [3, 1])
 'qsb:debounce:x.obs:real.estate.property:1,3'
 """
@@ -33,12 +41,23 @@ from quicksol_bus.payload import canonical_json
 
 from .outcome import Decision
 
-__all__ = ["COALESCED", "DEFER", "Guards", "debounce_key", "dedup_key", "ObserverInfo"]
+__all__ = [
+    "COALESCED",
+    "DEFER",
+    "THROTTLED",
+    "Guards",
+    "debounce_key",
+    "dedup_key",
+    "ObserverInfo",
+    "parse_rate",
+    "rate_key",
+]
 
 _logger = logging.getLogger(__name__)
 
-COALESCED = "coalesced"   # held in a debounce window or folded into an identical event: ack
-DEFER = "defer"           # republish (not a retry) after a countdown: the debounce leader
+COALESCED = "coalesced"  # held in a debounce window or folded into an identical event: ack
+DEFER = "defer"  # republish (not a retry) after a countdown: the debounce leader
+THROTTLED = "throttled"  # over the observer's rate limit: republish (not a retry) for later
 
 FIRE_HEADER = "quicksol_debounce_fire"
 DEBOUNCED_HEADER = "quicksol_debounced"
@@ -49,11 +68,37 @@ def debounce_key(observer, model, res_ids):
     return f"qsb:debounce:{observer}:{model}:{ids}"
 
 
+def parse_rate(text):
+    """``"100/m"`` -> (100, 60): events per period in seconds (Celery's notation)."""
+    count, _sep, unit = str(text).strip().partition("/")
+    seconds = {"": 1, "s": 1, "m": 60, "h": 3600}.get(unit.strip().lower())
+    if seconds is None or not count.strip().isdigit() or int(count) < 1:
+        raise ValueError(f"invalid rate limit {text!r}: expected e.g. 100/m, 10/s or 1000/h")
+    return int(count), seconds
+
+
+def rate_key(observer, seconds, now):
+    """Redis counter of ``observer``'s window containing ``now``.
+
+    >>> rate_key("x.obs", 60, 125.0)
+    'qsb:rate:x.obs:60:2'
+    """
+    return f"qsb:rate:{observer}:{seconds}:{int(now // seconds)}"
+
+
 def dedup_key(envelope):
     """Key of the hash of (observer, event name, model, res_ids, payload)."""
-    digest = hashlib.sha256(canonical_json([
-        envelope.get("observer"), envelope.get("event_name"), envelope.get("model"),
-        envelope.get("res_ids"), envelope.get("payload")])).hexdigest()
+    digest = hashlib.sha256(
+        canonical_json(
+            [
+                envelope.get("observer"),
+                envelope.get("event_name"),
+                envelope.get("model"),
+                envelope.get("res_ids"),
+                envelope.get("payload"),
+            ]
+        )
+    ).hexdigest()
     return f"qsb:dedup:{envelope.get('observer')}:{digest}"
 
 
@@ -74,8 +119,10 @@ class ObserverInfo:
                 self._info = self.connector.observer_info() or {}
             except xmlrpc.client.Fault as fault:
                 # An Odoo without observer_info: no guards (every event simply runs).
-                _logger.warning("observer_info unavailable in Odoo (%s); no debounce/dedup",
-                                str(fault.faultString).strip().splitlines()[-1:])
+                _logger.warning(
+                    "observer_info unavailable in Odoo (%s); no debounce/dedup",
+                    str(fault.faultString).strip().splitlines()[-1:],
+                )
                 self._info = {}
             self._read_at = now
         return self._info.get(observer) or {}
@@ -84,11 +131,12 @@ class ObserverInfo:
 class Guards:
     """Applies debounce and dedup to verified deliveries."""
 
-    def __init__(self, config, redis_client, connector, info=None):
+    def __init__(self, config, redis_client, connector, info=None, clock=time.time):
         self.config = config
         self.redis = redis_client
         self.connector = connector
         self.info = info or ObserverInfo(connector, config.observer_info_ttl)
+        self.clock = clock
 
     def filter(self, todo, decisions):
         """Return (deliveries to run now, extra deliveries released from debounce windows).
@@ -114,14 +162,44 @@ class Guards:
                 if first and first != delivery.event_id and self._mark_coalesced(delivery, first):
                     decisions[id(delivery)] = Decision(COALESCED, f"duplicate of event {first}")
                     continue
+            rate = self.config.rate_limits.get(delivery.observer) or info.get("rate_limit")
+            if rate:
+                wait = self._over_rate(delivery.observer, rate)
+                if wait:
+                    decisions[id(delivery)] = Decision(
+                        THROTTLED, f"rate limit {rate} of {delivery.observer} reached", countdown=wait
+                    )
+                    continue
             run.append(delivery)
         return run, extra
+
+    # ------------------------------------------------------------------ rate limit
+
+    def _over_rate(self, observer, rate):
+        """0 when ``observer`` may run now, else the seconds until its next window."""
+        try:
+            limit, seconds = parse_rate(rate)
+        except ValueError as error:
+            _logger.error("%s: ignoring the rate limit of %s", error, observer)
+            return 0
+        now = self.clock()
+        key = rate_key(observer, seconds, now)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, seconds * 2)
+        count, _ok = pipe.execute()
+        if count <= limit:
+            return 0
+        # The next window starts at a multiple of ``seconds``; a little later, so that the
+        # held messages do not all come back at its very first instant.
+        return round(seconds - now % seconds + 0.05, 3)
 
     # ------------------------------------------------------------------ debounce
 
     def _join_window(self, delivery, seconds):
-        key = debounce_key(delivery.observer, delivery.envelope.get("model"),
-                           delivery.envelope.get("res_ids"))
+        key = debounce_key(
+            delivery.observer, delivery.envelope.get("model"), delivery.envelope.get("res_ids")
+        )
         signed = json.dumps(dict(delivery.args[0]))
         pipe = self.redis.pipeline(transaction=True)
         pipe.rpush(f"{key}:open", signed)
@@ -146,19 +224,25 @@ class Guards:
                     pipe.delete(f"{fire_key}:leader")
                     pipe.execute()
             except Exception as error:  # noqa: BLE001 - WatchError: a follower raced; retry later
-                _logger.info("debounce window %s not closed (%r); using what is closed", fire_key,
-                             error)
+                _logger.info("debounce window %s not closed (%r); using what is closed", fire_key, error)
         envelopes = [json.loads(raw) for raw in self.redis.lrange(closed, 0, -1)]
         delivery.headers["quicksol_debounce_closed"] = closed
         followers = []
         for env in envelopes:
             if env.get("event_id") == delivery.event_id:
                 continue
-            followers.append(Delivery(
-                task_id=f"{env['event_id']}:{env['observer']}", args=(env,), kwargs={},
-                retries=0, queue=delivery.queue, priority=delivery.priority,
-                headers={DEBOUNCED_HEADER: True}, envelope={k: v for k, v in env.items()
-                                                            if k != "signature"}))
+            followers.append(
+                Delivery(
+                    task_id=f"{env['event_id']}:{env['observer']}",
+                    args=(env,),
+                    kwargs={},
+                    retries=0,
+                    queue=delivery.queue,
+                    priority=delivery.priority,
+                    headers={DEBOUNCED_HEADER: True},
+                    envelope={k: v for k, v in env.items() if k != "signature"},
+                )
+            )
         return followers
 
     def forget_window(self, delivery):
@@ -181,7 +265,9 @@ class Guards:
             self.connector.execute("mark_coalesced", delivery.event_id, delivery.observer, first)
             return True
         except xmlrpc.client.Fault as fault:
-            _logger.info("Odoo has no mark_coalesced (%s): running the duplicate",
-                         str(fault.faultString)[:200], extra=delivery.log_extra())
+            _logger.info(
+                "Odoo has no mark_coalesced (%s): running the duplicate",
+                str(fault.faultString)[:200],
+                extra=delivery.log_extra(),
+            )
             return False
-

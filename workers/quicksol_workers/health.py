@@ -1,8 +1,9 @@
-"""Health check: broker, Redis and Odoo reachable, and (optionally) a worker answers ping.
+"""Health check: broker, Redis and Odoo reachable, and (optionally) workers answer ping.
 
-``python -m quicksol_workers.health [--worker NAME|--any-worker] [--skip odoo] [--json]``
-exits 0 when every check passes, 1 otherwise, printing one line per check (or JSON).
-Used by docker compose healthchecks and by ``make``.
+``python -m quicksol_workers.health [--worker NAME ...|--any-worker] [--skip odoo] [--json]``
+exits 0 when every check passes, 1 otherwise, printing one line per check (``ok  broker:
+...`` / ``FAIL broker: ...``, or JSON). It reads the workers' environment (``CELERY_*``,
+``ODOO_*``). Used by docker compose healthchecks and by ``make health``.
 """
 
 import argparse
@@ -24,8 +25,7 @@ def check_broker(config, timeout=5.0):
 def check_redis(config, timeout=5.0):
     import redis
 
-    client = redis.Redis.from_url(config.redis_url, socket_timeout=timeout,
-                                  socket_connect_timeout=timeout)
+    client = redis.Redis.from_url(config.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
     client.ping()
     return "pong"
 
@@ -34,31 +34,42 @@ def check_odoo(config, timeout=10.0):
     from .connector import OdooConnector
 
     config.require_odoo()
-    connector = OdooConnector(config.odoo_url, config.odoo_db, config.odoo_user,
-                              config.odoo_secret, timeout=timeout)
+    connector = OdooConnector(
+        config.odoo_url, config.odoo_db, config.odoo_user, config.odoo_secret, timeout=timeout
+    )
     version = connector.version().get("server_version")
     uid = connector.authenticate()
     return f"Odoo {version}, uid {uid}"
 
 
-def check_worker(app, name=None, timeout=5.0):
-    destination = [name] if name else None
-    replies = app.control.ping(destination=destination, timeout=timeout) or []
-    names = sorted(n for reply in replies for n in reply)
-    if not names:
-        raise RuntimeError(f"no worker answered ping{f' ({name})' if name else ''}")
-    return ", ".join(names)
+def check_worker(app, names=None, timeout=5.0):
+    """Ping the workers; every node in `names` (or, without names, some node) must answer."""
+    names = [names] if isinstance(names, str) else list(names or ())
+    replies = app.control.ping(destination=names or None, timeout=timeout) or []
+    answered = sorted(n for reply in replies for n in reply)
+    missing = sorted(set(names) - set(answered))
+    if missing:
+        raise RuntimeError(f"no answer to ping from {', '.join(missing)}")
+    if not answered:
+        raise RuntimeError("no worker answered ping")
+    return ", ".join(answered)
 
 
 def run_checks(config, app=None, worker=None, any_worker=False, skip=()):
-    """Return [(name, ok, detail)]."""
-    checks = [("broker", lambda: check_broker(config)), ("redis", lambda: check_redis(config)),
-              ("odoo", lambda: check_odoo(config))]
+    """Return [(name, ok, detail)]; `worker` is a node name or a list of them."""
+    checks = [
+        ("broker", lambda: check_broker(config)),
+        ("redis", lambda: check_redis(config)),
+        ("odoo", lambda: check_odoo(config)),
+    ]
     if worker or any_worker:
         checks.append(("worker", lambda: check_worker(app, worker)))
     results = []
     for name, check in checks:
         if name in skip:
+            continue
+        if name == "worker" and any(n == "broker" and not ok for n, ok, _d in results):
+            results.append((name, False, "not pinged: the broker is unreachable"))
             continue
         started = time.monotonic()
         try:
@@ -71,7 +82,12 @@ def run_checks(config, app=None, worker=None, any_worker=False, skip=()):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m quicksol_workers.health", description=__doc__)
-    parser.add_argument("--worker", help="node name that must answer ping (e.g. audit@host)")
+    parser.add_argument(
+        "--worker",
+        action="append",
+        default=[],
+        help="node name that must answer ping (e.g. audit_events-1@host); repeatable",
+    )
     parser.add_argument("--any-worker", action="store_true", help="some worker must answer ping")
     parser.add_argument("--skip", action="append", default=[], choices=["broker", "redis", "odoo"])
     parser.add_argument("--json", action="store_true")

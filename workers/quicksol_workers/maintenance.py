@@ -60,8 +60,7 @@ def reconcile_dead_letters(app, limit=1000, broker=None, connector=None):
                         now_marked = "n/a"
                     else:
                         try:
-                            connector.mark_dead(delivery.event_id, delivery.observer,
-                                                _reason(delivery))
+                            connector.mark_dead(delivery.event_id, delivery.observer, _reason(delivery))
                             now_marked = True
                             marked[spec.name] += 1
                         except Exception as error:
@@ -86,6 +85,5 @@ def cleanup_done_events(app, connector=None):
     except xmlrpc.client.Fault as fault:
         _logger.warning("clean-up not available in Odoo: %s", str(fault.faultString)[-300:])
         return None
-    _logger.info("clean-up removed %s done events older than %s days", removed,
-                 config.retention_days)
+    _logger.info("clean-up removed %s done events older than %s days", removed, config.retention_days)
     return removed

@@ -21,8 +21,13 @@ from quicksol_bus.topology import TASK_NAME
 __all__ = ["OWN_HEADERS", "Delivery", "verify", "from_request", "from_kombu_message"]
 
 # Headers the bus adds to Celery's: who the message is for, tracing, debounce state.
-OWN_HEADERS = ("quicksol_event_id", "quicksol_observer", "quicksol_correlation_id",
-               "quicksol_debounce_fire", "quicksol_debounced")
+OWN_HEADERS = (
+    "quicksol_event_id",
+    "quicksol_observer",
+    "quicksol_correlation_id",
+    "quicksol_debounce_fire",
+    "quicksol_debounced",
+)
 
 
 @dataclass
@@ -59,9 +64,14 @@ class Delivery:
         return self.args[0] if len(self.args) == 1 else None
 
     def log_extra(self):
-        return {"event_id": self.event_id, "observer": self.observer, "queue": self.queue,
-                "task_id": self.task_id, "correlation_id": self.correlation_id or self.event_id,
-                "retries": self.retries}
+        return {
+            "event_id": self.event_id,
+            "observer": self.observer,
+            "queue": self.queue,
+            "task_id": self.task_id,
+            "correlation_id": self.correlation_id or self.event_id,
+            "retries": self.retries,
+        }
 
 
 def verify(delivery, key):
@@ -69,12 +79,14 @@ def verify(delivery, key):
     if delivery.kwargs or len(delivery.args) != 1:
         raise SignatureError(
             f"malformed message {delivery.task_id}: expected one envelope argument, got "
-            f"{len(delivery.args)} args and {len(delivery.kwargs or {})} kwargs")
+            f"{len(delivery.args)} args and {len(delivery.kwargs or {})} kwargs"
+        )
     envelope = verify_envelope(delivery.args[0], key)
     expected_id = f"{envelope['event_id']}:{envelope['observer']}"
     if delivery.task_id != expected_id:
         raise SignatureError(
-            f"message id {delivery.task_id!r} does not match its signed envelope ({expected_id!r})")
+            f"message id {delivery.task_id!r} does not match its signed envelope ({expected_id!r})"
+        )
     delivery.envelope = envelope
     return envelope
 
@@ -89,9 +101,14 @@ def from_request(request, args, kwargs):
         if value is not None:
             headers.setdefault(name, value)
     return Delivery(
-        task_id=request.id, args=tuple(args), kwargs=dict(kwargs or {}),
-        retries=request.retries or 0, queue=info.get("routing_key"),
-        priority=info.get("priority"), headers=headers, eta=request.eta,
+        task_id=request.id,
+        args=tuple(args),
+        kwargs=dict(kwargs or {}),
+        retries=request.retries or 0,
+        queue=info.get("routing_key"),
+        priority=info.get("priority"),
+        headers=headers,
+        eta=request.eta,
         correlation_id=headers.get("quicksol_correlation_id") or request.correlation_id,
         redelivered=bool(info.get("redelivered")),
     )
@@ -109,9 +126,15 @@ def from_kombu_message(message, queue):
         raise ValueError("not a protocol-2 task body") from None
     props = message.properties or {}
     return Delivery(
-        task_id=headers.get("id"), args=tuple(args or ()), kwargs=dict(kwargs or {}),
-        retries=int(headers.get("retries") or 0), queue=queue,
-        priority=props.get("priority"), headers=headers, eta=headers.get("eta"),
+        task_id=headers.get("id"),
+        args=tuple(args or ()),
+        kwargs=dict(kwargs or {}),
+        retries=int(headers.get("retries") or 0),
+        queue=queue,
+        priority=props.get("priority"),
+        headers=headers,
+        eta=headers.get("eta"),
         correlation_id=headers.get("quicksol_correlation_id") or props.get("correlation_id"),
-        redelivered=bool((message.delivery_info or {}).get("redelivered")), message=message,
+        redelivered=bool((message.delivery_info or {}).get("redelivered")),
+        message=message,
     )

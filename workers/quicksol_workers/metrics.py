@@ -4,6 +4,10 @@ Every worker process adds its counts to the hash ``qsb:metrics:<queue>`` (proces
 retried, dead_lettered, run time sum and count); :class:`RedisMetricsCollector` reads them
 when Prometheus scrapes, so counts from every process and host add up without a
 multiprocess registry. Metrics never fail a delivery: a Redis error is logged and dropped.
+
+Exported (label ``queue``): ``quicksol_worker_processed_total``, ``quicksol_worker_failed_total``,
+``quicksol_worker_retried_total``, ``quicksol_worker_dead_lettered_total`` and the summary
+``quicksol_worker_run_seconds`` (``_sum``: seconds spent delivering, ``_count``: batches).
 """
 
 import logging
@@ -14,10 +18,8 @@ _logger = logging.getLogger(__name__)
 
 PREFIX = "qsb:metrics"
 # decision action -> counter field
-_ACTION_FIELD = {"ack": "processed", "failed": "failed", "retry": "retried",
-                 "dead": "dead_lettered"}
-FIELDS = ("processed", "failed", "retried", "dead_lettered", "runtime_seconds_sum",
-          "runtime_seconds_count")
+_ACTION_FIELD = {"ack": "processed", "failed": "failed", "retry": "retried", "dead": "dead_lettered"}
+FIELDS = ("processed", "failed", "retried", "dead_lettered", "runtime_seconds_sum", "runtime_seconds_count")
 
 
 def metrics_key(queue):
@@ -60,17 +62,18 @@ class RedisMetricsCollector:
         self.queues = list(queues)
 
     def collect(self):
-        from prometheus_client.core import CounterMetricFamily
+        from prometheus_client.core import CounterMetricFamily, SummaryMetricFamily
 
         families = {
-            name: CounterMetricFamily(f"quicksol_worker_{name}", f"Event messages {name} per queue",
-                                      labels=["queue"])
+            name: CounterMetricFamily(
+                f"quicksol_worker_{name}", f"Event messages {name} per queue", labels=["queue"]
+            )
             for name in ("processed", "failed", "retried", "dead_lettered")
         }
-        runtime = CounterMetricFamily("quicksol_worker_run_seconds",
-                                      "Time spent delivering batches per queue", labels=["queue"])
-        batches = CounterMetricFamily("quicksol_worker_batches", "Batches delivered per queue",
-                                      labels=["queue"])
+        # quicksol_worker_run_seconds_sum / _count: time spent delivering batches, batches
+        runtime = SummaryMetricFamily(
+            "quicksol_worker_run_seconds", "Time spent delivering batches per queue", labels=["queue"]
+        )
         metrics = Metrics(self.client)
         for queue in self.queues:
             try:
@@ -80,8 +83,10 @@ class RedisMetricsCollector:
                 continue
             for name, family in families.items():
                 family.add_metric([queue], values.get(name, 0.0))
-            runtime.add_metric([queue], values.get("runtime_seconds_sum", 0.0))
-            batches.add_metric([queue], values.get("runtime_seconds_count", 0.0))
+            runtime.add_metric(
+                [queue],
+                count_value=values.get("runtime_seconds_count", 0.0),
+                sum_value=values.get("runtime_seconds_sum", 0.0),
+            )
         yield from families.values()
         yield runtime
-        yield batches

@@ -32,7 +32,10 @@ import xmlrpc.client
 from dataclasses import dataclass
 
 __all__ = [
-    "ACK", "FAILED", "RETRY", "DEAD",
+    "ACK",
+    "FAILED",
+    "RETRY",
+    "DEAD",
     "Decision",
     "DeliveryError",
     "TransientError",
@@ -48,15 +51,22 @@ DEAD = "dead"
 
 # Odoo 18 /xmlrpc/2 fault codes (odoo/addons/base/controllers/rpc.py).
 FAULT_APPLICATION_ERROR = 1
-FAULT_WARNING = 2          # UserError, ValidationError
-FAULT_ACCESS_DENIED = 3    # wrong login or API key
-FAULT_ACCESS_ERROR = 4     # AccessError
+FAULT_WARNING = 2  # UserError, ValidationError
+FAULT_ACCESS_DENIED = 3  # wrong login or API key
+FAULT_ACCESS_ERROR = 4  # AccessError
 
 # Marks of a transient database failure in an Odoo traceback (psycopg2 / Odoo's retrying()).
 _TRANSIENT_FAULT_MARKS = (
-    "SerializationFailure", "could not serialize access", "DeadlockDetected", "deadlock detected",
-    "LockNotAvailable", "could not obtain lock", "OperationalError", "InterfaceError",
-    "connection pool is full", "PoolError",
+    "SerializationFailure",
+    "could not serialize access",
+    "DeadlockDetected",
+    "deadlock detected",
+    "LockNotAvailable",
+    "could not obtain lock",
+    "OperationalError",
+    "InterfaceError",
+    "connection pool is full",
+    "PoolError",
 )
 # HTTP statuses worth trying again: the server is starting, overloaded or behind a proxy.
 _TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
@@ -89,8 +99,9 @@ def classify_exception(error):
         if error.faultCode == FAULT_ACCESS_DENIED:
             # The worker's own credential is wrong or revoked: an operator must fix it; the
             # message is not at fault, so it retries (and ends in the dead letter if not fixed).
-            return TransientError(f"Odoo denied the worker's credential (check ODOO_USER/"
-                                  f"ODOO_API_KEY): {text.strip()[:200]}")
+            return TransientError(
+                f"Odoo denied the worker's credential (check ODOO_USER/ODOO_API_KEY): {text.strip()[:200]}"
+            )
         if any(mark in text for mark in _TRANSIENT_FAULT_MARKS):
             return TransientError(f"transient database error in Odoo: {_last_line(text)}")
         return TransientError(f"Odoo server error: {_last_line(text)}")

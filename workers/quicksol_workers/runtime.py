@@ -17,8 +17,11 @@ def get_redis(config):
         client = _state.get(key)
         if client is None:
             client = _state[key] = redis.Redis.from_url(
-                config.redis_url, socket_timeout=config.redis_timeout,
-                socket_connect_timeout=config.redis_timeout, health_check_interval=30)
+                config.redis_url,
+                socket_timeout=config.redis_timeout,
+                socket_connect_timeout=config.redis_timeout,
+                health_check_interval=30,
+            )
         return client
 
 
@@ -38,8 +41,14 @@ def get_deliverer(app):
         config = app.quicksol_config
         client = get_redis(config)
         connector = get_connector(config)
-        deliverer = Deliverer(config, connector, BrokerLink(app), DoneCache(client, config.done_ttl),
-                              Metrics(client), Guards(config, client, connector))
+        deliverer = Deliverer(
+            config,
+            connector,
+            BrokerLink(app),
+            DoneCache(client, config.done_ttl),
+            Metrics(client),
+            Guards(config, client, connector),
+        )
         with _lock:
             _state[key] = deliverer
     return deliverer

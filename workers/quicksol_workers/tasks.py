@@ -15,8 +15,7 @@ __all__ = ["deliver", "reconcile", "cleanup"]
 _logger = logging.getLogger(__name__)
 
 
-@app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True,
-          ignore_result=True)
+@app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver(self, *args, **kwargs):
     """Deliver one event message (and a batch pulled after it) to Odoo."""
     head = from_request(self.request, args, kwargs)
@@ -24,8 +23,7 @@ def deliver(self, *args, **kwargs):
         settled = get_deliverer(self.app).process(head)
     except Exception as error:
         # The broker or Redis failed while settling: the message goes back to its queue.
-        _logger.exception("delivery interrupted (%r); message requeued", error,
-                          extra=head.log_extra())
+        _logger.exception("delivery interrupted (%r); message requeued", error, extra=head.log_extra())
         raise Reject(str(error), requeue=True) from error
     return settled.counts()
 

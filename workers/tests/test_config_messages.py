@@ -10,9 +10,19 @@ KEY = b"secret"
 
 
 def envelope(**overrides):
-    env = build_envelope(event_id="e1", event_name="property.created", observer="x.obs",
-                         queue="audit_events", db="db", model="real.estate.property",
-                         res_ids=[1], payload={"res_ids": [1]}, uid=2, company_id=1, context={})
+    env = build_envelope(
+        event_id="e1",
+        event_name="property.created",
+        observer="x.obs",
+        queue="audit_events",
+        db="db",
+        model="real.estate.property",
+        res_ids=[1],
+        payload={"res_ids": [1]},
+        uid=2,
+        company_id=1,
+        context={},
+    )
     env.update(overrides)
     return sign_envelope(env, KEY)
 
@@ -37,14 +47,17 @@ def test_verify_accepts_a_signed_message():
     assert d.event_id == "e1" and d.observer == "x.obs"
 
 
-@pytest.mark.parametrize("make", [
-    lambda: delivery({k: v for k, v in envelope().items() if k != "signature"}),  # unsigned
-    lambda: delivery(dict(envelope(), observer="y.obs")),                        # altered
-    lambda: delivery(sign_envelope(dict(envelope(), signature=None), b"other")),  # forged
-    lambda: delivery(envelope(), task_id="e2:x.obs"),                             # id swapped
-    lambda: delivery("not a dict"),
-    lambda: Delivery("e1:x.obs", (envelope(), 1), {}, 0, "audit_events"),         # extra arg
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: delivery({k: v for k, v in envelope().items() if k != "signature"}),  # unsigned
+        lambda: delivery(dict(envelope(), observer="y.obs")),  # altered
+        lambda: delivery(sign_envelope(dict(envelope(), signature=None), b"other")),  # forged
+        lambda: delivery(envelope(), task_id="e2:x.obs"),  # id swapped
+        lambda: delivery("not a dict"),
+        lambda: Delivery("e1:x.obs", (envelope(), 1), {}, 0, "audit_events"),  # extra arg
+    ],
+)
 def test_verify_refuses(make):
     with pytest.raises(SignatureError):
         verify(make(), KEY)

@@ -23,8 +23,7 @@ class _ThreadedServer(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
 
 @pytest.fixture
 def fake_odoo():
-    server = _ThreadedServer(("127.0.0.1", 0), requestHandler=_Handler, logRequests=False,
-                                allow_none=True)
+    server = _ThreadedServer(("127.0.0.1", 0), requestHandler=_Handler, logRequests=False, allow_none=True)
     calls, connections = [], set()
     state = {"delay": 0}
     release = threading.Event()

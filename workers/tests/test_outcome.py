@@ -17,24 +17,32 @@ from quicksol_workers.outcome import (
 POLICY = RetryPolicy(max_retries=3, base=2.0, cap=60.0)
 
 
-@pytest.mark.parametrize("error", [
-    ConnectionRefusedError(111, "refused"),
-    TimeoutError("timed out"),
-    xmlrpc.client.ProtocolError("http://o/xmlrpc/2/object", 502, "Bad Gateway", {}),
-    xmlrpc.client.ProtocolError("http://o/xmlrpc/2/object", 503, "Unavailable", {}),
-    xmlrpc.client.Fault(1, "Traceback ...\npsycopg2.errors.SerializationFailure: could not serialize access"),
-    xmlrpc.client.Fault(1, "Traceback ...\nKeyError: 'x'"),
-    xmlrpc.client.Fault(3, "Access Denied"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionRefusedError(111, "refused"),
+        TimeoutError("timed out"),
+        xmlrpc.client.ProtocolError("http://o/xmlrpc/2/object", 502, "Bad Gateway", {}),
+        xmlrpc.client.ProtocolError("http://o/xmlrpc/2/object", 503, "Unavailable", {}),
+        xmlrpc.client.Fault(
+            1, "Traceback ...\npsycopg2.errors.SerializationFailure: could not serialize access"
+        ),
+        xmlrpc.client.Fault(1, "Traceback ...\nKeyError: 'x'"),
+        xmlrpc.client.Fault(3, "Access Denied"),
+    ],
+)
 def test_transient_errors(error):
     assert isinstance(classify_exception(error), TransientError)
 
 
-@pytest.mark.parametrize("error", [
-    xmlrpc.client.Fault(2, "The operation cannot be completed: bad value"),
-    xmlrpc.client.Fault(4, "You are not allowed to access 'Event' records."),
-    xmlrpc.client.ProtocolError("http://o/xmlrpc/2/object", 404, "Not Found", {}),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        xmlrpc.client.Fault(2, "The operation cannot be completed: bad value"),
+        xmlrpc.client.Fault(4, "You are not allowed to access 'Event' records."),
+        xmlrpc.client.ProtocolError("http://o/xmlrpc/2/object", 404, "Not Found", {}),
+    ],
+)
 def test_permanent_errors(error):
     assert isinstance(classify_exception(error), PermanentError)
 

@@ -70,7 +70,8 @@ class QuicksolEvent(models.Model):
         self._check_internal(self.env._("Events cannot be edited; use the Requeue button."))
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_unfinished(self):
         if any(event.state in ("pending", "queued") for event in self):
             raise UserError(
                 self.env._(
@@ -78,7 +79,6 @@ class QuicksolEvent(models.Model):
                     "be lost. Let them finish, or fail."
                 )
             )
-        return super().unlink()
 
     def _check_internal(self, message):
         if not is_internal(self.env):

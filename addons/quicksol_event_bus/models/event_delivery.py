@@ -90,7 +90,8 @@ class QuicksolEventDelivery(models.Model):
             raise AccessError(self.env._("Deliveries cannot be edited; use the Requeue button."))
         return super().write(vals)
 
-    def unlink(self):
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_unfinished(self):
         if not is_internal(self.env) and any(d.state in ("pending", "queued") for d in self):
             raise UserError(
                 self.env._(
@@ -98,7 +99,6 @@ class QuicksolEventDelivery(models.Model):
                     "events would be lost. Let them finish, or fail."
                 )
             )
-        return super().unlink()
 
     def _set(self, vals):
         return self.sudo().with_context(**{INTERNAL_KEY: INTERNAL}).write(vals)
