@@ -17,9 +17,7 @@ Tests using the service fixtures are marked ``integration`` automatically.
 """
 
 import os
-import shutil
 import socket
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -229,20 +227,6 @@ class OdooServer:
         return odoo.health(self.port)
 
 
-def _copy_database(src, dst, data_dir):
-    """Fresh `dst` = `src` (createdb -T) with its filestore; the template must be idle."""
-    if "odoo" in sys.modules:  # pytest-odoo keeps idle connections to src
-        import odoo as odoo_pkg
-
-        odoo_pkg.sql_db.close_db(src)
-    odoo.drop_database(dst)
-    postgres.psql(f'CREATE DATABASE "{dst}" WITH TEMPLATE "{src}" OWNER {config.PG_USER}')
-    src_store, dst_store = Path(data_dir) / "filestore" / src, Path(data_dir) / "filestore" / dst
-    shutil.rmtree(dst_store, ignore_errors=True)
-    if src_store.exists():
-        shutil.copytree(src_store, dst_store)
-
-
 @pytest.fixture(scope="session")
 def odoo_server(services_env):
     """Session Odoo server on a fresh copy `qsb_e2e` of the test database."""
@@ -261,7 +245,7 @@ def odoo_server(services_env):
         str(config.RUN / "odoo-test-data"),
     )
     try:
-        _copy_database(src, "qsb_e2e", data_dir)
+        odoo.copy_database(src, "qsb_e2e", data_dir)
     except devstack.StackError as exc:
         pytest.fail(f"could not copy {src} to qsb_e2e: {exc}", pytrace=False)
     env = {

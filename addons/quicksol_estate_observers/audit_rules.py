@@ -10,7 +10,7 @@ How to use it?
     >>> row_data("user.updated", {"model": "res.users", "res_ids": [7], "res_id": 7,
     ...          "vals": {"password": "s3cret", "in_group_12": True},
     ...          "changed": ["in_group_12", "password"]})["vals"]
-    {'password': '<redacted>', 'in_group_12': True}
+    {'password': '***', 'in_group_12': True}
     >>> is_group_change(["name", "sel_groups_1_10_11"])
     True
     >>> id_ranges([5, 1, 2, 3, 9, 10])
@@ -19,24 +19,23 @@ How to use it?
     [1, 2, 3, 9, 10]
 
 Caveats
-    Redaction is by key name (see ``SECRET_MARKERS``): a secret stored under an innocent
-    name would be kept. The bus's own outbox keeps the event data as emitted; its retention
+    Redaction is the bus's own, :func:`quicksol_bus.payload.redact_secrets` (one list of
+    secret-looking key names for the outbox and the audit log, at any depth, masked as
+    ``***``): a secret stored under an innocent name would be kept. The bus's own outbox
+    keeps the event data as emitted; its retention
     (``quicksol_event_bus.done_retention_days``) applies there.
 """
 
+from quicksol_bus.payload import redact_secrets
+
 __all__ = [
-    "SECRET_MARKERS",
     "GROUP_FIELDS",
     "is_group_change",
-    "redact",
     "row_data",
     "id_ranges",
     "ids_of_ranges",
 ]
 
-# Keys whose values never reach an audit row (LGPD: the log must not become a leak).
-SECRET_MARKERS = ("password", "secret", "token", "api_key", "apikey", "totp", "signature")
-REDACTED = "<redacted>"
 # res.users fields that change a user's groups: the real one and the reified ones the
 # user form writes (in_group_<id> check boxes, sel_groups_<ids> selections).
 GROUP_FIELDS = ("groups_id",)
@@ -55,24 +54,6 @@ def is_group_change(changed):
     return any(name in GROUP_FIELDS or name.startswith(GROUP_FIELD_PREFIXES) for name in changed or ())
 
 
-def redact(value):
-    """Return ``value`` with the values of secret-looking keys replaced, recursively.
-
-    >>> redact({"new_password": "x", "nested": [{"api_key": "k", "name": "n"}]})
-    {'new_password': '<redacted>', 'nested': [{'api_key': '<redacted>', 'name': 'n'}]}
-    """
-    if isinstance(value, dict):
-        return {key: REDACTED if _is_secret(key) else redact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
-
-
-def _is_secret(key):
-    lowered = str(key).lower()
-    return any(marker in lowered for marker in SECRET_MARKERS)
-
-
 def row_data(event_name, data, res_id=None):
     """The JSON-ready dict stored in one audit row for ``res_id`` of the event ``data``.
 
@@ -80,7 +61,8 @@ def row_data(event_name, data, res_id=None):
     {'event': 'property.created', 'model': 'm', 'ip_address': '::1', 'res_id': 2, 'batch_size': 2}
     """
     row = {"event": event_name}
-    row.update(redact({key: value for key, value in data.items() if key not in _BATCH_KEYS}))
+    # LGPD: the log must not become a leak; secret-looking keys are masked at any depth.
+    row.update(redact_secrets({key: value for key, value in data.items() if key not in _BATCH_KEYS}))
     if res_id is not None:
         row["res_id"] = res_id
     if len(data.get("res_ids") or ()) > 1:

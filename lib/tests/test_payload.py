@@ -95,3 +95,12 @@ def test_nested_secrets_are_masked_too():
         "user_ids": [(1, 7, {"password": REDACTED, "name": "x"})],
         "meta": {"api_key": REDACTED},
     }
+
+
+@pytest.mark.parametrize(
+    "key",
+    # The names the estate audit log masked with its own list before it used redact_secrets.
+    ["password", "client_secret", "auth_token", "api_key", "apikey", "ApiKey", "totp_code", "signature"],
+)
+def test_one_list_of_secret_names_covers_the_audit_log(key):
+    assert redact_secrets({"vals": [{key: "s3cret"}]}) == {"vals": [{key: REDACTED}]}

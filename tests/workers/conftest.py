@@ -74,7 +74,7 @@ def odoo_server(services_env):
         (ln.split("=", 1)[1].strip() for ln in conf.read_text().splitlines() if ln.startswith("data_dir")),
         str(config.RUN / "odoo-test-data"),
     )
-    root._copy_database(src, "qsb_workers_e2e", data_dir)
+    odoo.copy_database(src, "qsb_workers_e2e", data_dir)
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "USER", "PASSWORD")},
         **services_env,

@@ -8,9 +8,11 @@ an event's state becoming ``done`` in Odoo, then rows are counted (exactly once)
 1. user creation: inline company validation (own company accepted, foreign refused with
    nothing written) and the ``user.created`` audit row written once by the audit worker;
 2. a 1,000-row CSV import through the import wizard: 1,000 audit rows once each, and the
-   importer's e-mail queued once after the audit is complete;
+   importer's e-mail queued once after the audit is complete (``property.import.audited``,
+   emitted by the audit worker, runs the notifier: first try, no waiting);
 3. commission split: one sale inline (lines exist when the save returns), a bulk sale on
-   the commission worker (lines exactly once, written by one batched create).
+   the commission worker (lines exactly once, written by one batched create), whose
+   ``commission.lines.created`` event tells the agent once.
 """
 
 import base64
@@ -27,10 +29,13 @@ pytestmark = [pytest.mark.integration]
 
 AUDIT = "quicksol.observer.security.group.audit"
 SPLIT = "quicksol.observer.commission.split"
+IMPORT_NOTIFY = "quicksol.observer.property.import.notify"
+COMMISSION_NOTIFY = "quicksol.observer.commission.notify"
 IMPORT_ROWS = 1000
 BULK_SOLD = 5
-# Notification observers wait for the audit / commission workers by failing transiently
-# (BackgroundWorkPending); short, numerous retries keep that wait well inside the deadlines.
+# Notification observers never wait for other queues (they observe the events the audit and
+# commission observers emit when done); short retries only keep a transient error (Odoo busy
+# with the 1,000-row import) well inside the deadlines.
 WORKER_ENV = {
     "QSB_WORKER_MAX_RETRIES": "20",
     "QSB_WORKER_RETRY_BASE": "0.2",
@@ -138,6 +143,7 @@ def estate(odoo_server):
         agent_id=agent_id,
         prospector_id=prospector_id,
         agent_name=f"Agent {tag}",
+        agent_email=f"flows_agent_{tag}@example.com",
     )
 
 
@@ -299,6 +305,9 @@ def test_import_of_1000_properties_is_audited_once_each_and_the_importer_told_on
     [created] = events_since(admin, since, "property.created", property_ids)
     wait_event_done(admin, wait_for, created["uuid"], timeout=90)
     wait_event_done(admin, wait_for, wizard["event_uuid"], timeout=60)
+    # The audit run that wrote the rows emitted the notifier's event in its transaction.
+    [audited] = events_since(admin, since, "property.import.audited")
+    wait_event_done(admin, wait_for, audited["uuid"], timeout=60)
 
     rows = admin.call(
         "quicksol.audit.log",
@@ -323,6 +332,7 @@ def test_import_of_1000_properties_is_audited_once_each_and_the_importer_told_on
     )
     assert len(mails) == 1, mails
     assert f"{IMPORT_ROWS} properties imported" in mails[0]["body_html"]
+    assert deliveries(admin, audited["uuid"], IMPORT_NOTIFY)[0]["attempts"] == 1, "no retry loop"
 
 
 # ---------------------------------------------------------------------------------------
@@ -348,6 +358,20 @@ def _new_properties(estate, count, label):
     )
 
 
+def _commission_mails(estate, label):
+    """The agent's "commissions are ready" e-mails about the properties named ``label``."""
+    return estate.admin.call(
+        "mail.mail",
+        "search_read",
+        [
+            ("subject", "=", "Your commissions are ready"),
+            ("email_to", "ilike", estate.agent_email),
+            ("body_html", "ilike", f"{label} {estate.tag}"),
+        ],
+        fields=["body_html"],
+    )
+
+
 def test_single_sale_splits_the_commission_inline(estate, estate_workers):
     admin = estate.admin
     [property_id] = _new_properties(estate, 1, "Single sale")
@@ -363,6 +387,9 @@ def test_single_sale_splits_the_commission_inline(estate, estate_workers):
     assert sorted(line["type"] for line in lines) == ["agent", "prospector"]
     assert round(sum(line["amount"] for line in lines), 2) == round(500000.0 * 0.03, 2)
     assert events_since(admin, since, "commission.split.calculated") == []  # nothing async
+    # The agent was told in the same save (the lines' announcement ran inline too).
+    assert events_since(admin, since, "commission.lines.created") == []
+    assert len(_commission_mails(estate, "Single sale")) == 1
 
 
 def test_bulk_sale_splits_on_the_worker_once_with_one_batched_create(estate, estate_workers, wait_for):
@@ -392,3 +419,12 @@ def test_bulk_sale_splits_on_the_worker_once_with_one_batched_create(estate, est
     ids = [line["id"] for line in lines]
     assert ids == list(range(ids[0], ids[0] + len(ids)))
     assert len({line["create_date"] for line in lines}) == 1
+    # The commission worker announced the lines in the same transaction; the notification
+    # worker tells the agent once, at its first try.
+    [announced] = events_since(admin, since, "commission.lines.created")
+    assert sorted(announced["res_ids"]) == sorted(ids)
+    wait_event_done(admin, wait_for, announced["uuid"], timeout=60)
+    assert deliveries(admin, announced["uuid"], COMMISSION_NOTIFY)[0]["attempts"] == 1
+    mails = _commission_mails(estate, "Bulk sale")
+    assert len(mails) == 1, mails
+    assert f"{BULK_SOLD} commission line(s)" in mails[0]["body_html"]

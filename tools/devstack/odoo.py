@@ -20,6 +20,7 @@ from . import config, postgres
 from .proc import StackError, alive, kill_tree, read_pid, tail, wait_for
 
 __all__ = [
+    "copy_database",
     "UPSTREAM",
     "addon_names",
     "create_database",
@@ -235,6 +236,20 @@ def write_conf(kind, state, http_port=None):
 def drop_database(name):
     if postgres.database_exists(name):
         postgres.psql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def copy_database(src, dst, data_dir):
+    """Fresh `dst` = `src` (createdb -T) with its filestore; the template must be idle."""
+    import shutil
+
+    if "odoo" in sys.modules:  # an in-process Odoo (pytest-odoo) keeps idle connections to src
+        sys.modules["odoo"].sql_db.close_db(src)
+    drop_database(dst)
+    postgres.psql(f'CREATE DATABASE "{dst}" WITH TEMPLATE "{src}" OWNER {config.PG_USER}')
+    src_store, dst_store = Path(data_dir) / "filestore" / src, Path(data_dir) / "filestore" / dst
+    shutil.rmtree(dst_store, ignore_errors=True)
+    if src_store.exists():
+        shutil.copytree(src_store, dst_store)
 
 
 def create_database(conf, name, modules, demo, log, fresh=False, timeout=1200):

@@ -1,6 +1,7 @@
 # One import a line (easier diffs and merges), so isort is told to leave the file alone.
 # isort: skip_file
 from . import emission_context
+from . import property_import_batch
 from . import user_notification
 from . import quicksol_audit_log
 from . import real_estate_commission_transaction

@@ -3,50 +3,41 @@
 from odoo import api, models
 from odoo.tools.misc import format_amount
 
-from .user_notification import BackgroundWorkPending, notify_user
+from .commission_split_observer import LINES_CREATED_EVENT
+from .user_notification import notify_user
 
 
 class CommissionNotifyObserver(models.AbstractModel):
-    """Async on ``notification_events``, after ``commission.split.calculated``.
+    """Async on ``notification_events``, after ``commission.lines.created``.
 
-    Each agent with a user gets one web notification and one e-mail per event, about the
-    commission lines that exist — read from the database, never from the event, so nobody
-    is told about a commission that was not created. The lines are written by the
-    CommissionSplit observer on another queue: on a worker, when they are not all there yet,
-    :class:`BackgroundWorkPending` makes the bus retry later. Inline (one sale, sync mode)
-    the split ran first (lower ``_sequence``) in the same transaction.
+    The CommissionSplit observer emits ``commission.lines.created`` in the transaction that
+    creates the lines, so this observer runs only once they exist (no waiting, no retry
+    loop), once per event. Each agent with a user gets one web notification and one e-mail
+    per event, about the commission lines of the event as read from the database, so
+    nobody is told about a commission that does not exist. A single sale announces its
+    lines inline (``force_sync``): both agents are told when the save returns.
     """
 
     _name = "quicksol.observer.commission.notify"
     _inherit = "quicksol.abstract.observer"
     _description = "Observer: tell agents their commissions are ready"
 
-    _observe_events = ["commission.split.calculated"]
+    _observe_events = [LINES_CREATED_EVENT]
     _async_capable = True
     _async_queue = "notification_events"
     _sequence = 20
 
     @api.model
     def handle(self, event_name, data):
-        self._notify(data, wait_for_lines=False)
+        return self._notify(data)
 
     @api.model
-    def handle_async(self, event_name, data):
-        self._notify(data, wait_for_lines=True)
-
-    @api.model
-    def _notify(self, data, wait_for_lines):
-        property_ids = sorted({line["property_id"] for line in data.get("lines") or ()})
+    def _notify(self, data):
         # sudo - real.estate.commission.transaction: read every agent's lines of the sale
         # (the seller may only see their own) to tell each agent about theirs.
         lines = (
-            self.env["real.estate.commission.transaction"]
-            .sudo()
-            .search([("property_id", "in", property_ids)])
+            self.env["real.estate.commission.transaction"].sudo().browse(data.get("res_ids") or []).exists()
         )
-        missing = set(property_ids) - set(lines.property_id.ids)
-        if missing and wait_for_lines:
-            raise BackgroundWorkPending(f"commission lines of {len(missing)} properties are not written yet")
         mails = self.env["mail.mail"]
         for agent in lines.agent_id.filtered("user_id"):
             user = agent.user_id

@@ -4,11 +4,11 @@ import logging
 
 from odoo import api, models
 from odoo.exceptions import ValidationError
-from odoo.tools import float_compare
 
 _logger = logging.getLogger(__name__)
 
 EVENT = "commission.split.calculated"
+LINES_CREATED_EVENT = "commission.lines.created"
 
 
 class CommissionSplitObserver(models.AbstractModel):
@@ -19,12 +19,18 @@ class CommissionSplitObserver(models.AbstractModel):
     worker may hand many events to :meth:`handle_async_batch`, which writes every line of
     every event with one batched ``create()`` (seed 001: 1 query instead of 1,000).
 
-    The event's lines are not trusted blindly: ``emit`` is reachable by any user over RPC,
-    and lines are created with ``sudo()``. Each line must match the split the property's
-    estate company rule gives now for a sold property, or the event fails (permanently, on a
-    worker: an administrator sees it in the Event Bus menu). A property that already has
-    commission lines is skipped: the bus runs an event once, this makes sure a property is
-    never paid twice whatever the events (the database has a unique constraint too).
+    The lines are created as the event carries them: the split was computed by
+    ``real.estate.property`` when the sale was saved, and only Python code can emit
+    (``emit`` is not callable over RPC). They are not computed again here, so an owner
+    changing the commission rate or the agent between the sale and the worker's run does
+    not change (or fail) a sale already made. Two guards remain: a line of a property that
+    is not sold is refused (``ValidationError``: permanent on a worker, an administrator
+    sees it in the Event Bus menu), and a property that already has commission lines is
+    skipped: the bus runs an event once, this makes sure a property is never paid twice
+    whatever the events (the database has a unique constraint too).
+
+    When lines were created, it emits ``commission.lines.created`` (one per sale event)
+    in the same transaction, for the CommissionNotify observer: see :meth:`_announce`.
     """
 
     _name = "quicksol.observer.commission.split"
@@ -39,6 +45,12 @@ class CommissionSplitObserver(models.AbstractModel):
 
     @api.model
     def handle(self, event_name, data):
+        # Inline: a single sale (force_sync) or sync mode; the announcement stays inline
+        # too, so the agents of a single sale are told when the save returns.
+        self._create_lines([data], force_sync=True)
+
+    @api.model
+    def handle_async(self, event_name, data):
         self._create_lines([data])
 
     @api.model
@@ -46,26 +58,40 @@ class CommissionSplitObserver(models.AbstractModel):
         self._create_lines([data for _name, data in events])
 
     @api.model
-    def _create_lines(self, payloads):
-        """Create the lines of ``payloads`` not created yet, in one ``create()``."""
-        lines = [line for data in payloads for line in data.get("lines") or ()]
-        if not lines:
-            return self.env["real.estate.commission.transaction"]
+    def _create_lines(self, payloads, force_sync=False):
+        """Create the lines of ``payloads`` not created yet, in one ``create()``, then
+        announce them (one ``commission.lines.created`` per payload that created lines)."""
+        lines = [(index, line) for index, data in enumerate(payloads) for line in data.get("lines") or ()]
         # sudo - real.estate.commission.transaction: agents only read commission lines;
-        # the observer writes them on the seller's behalf from checked sale data.
+        # the observer writes them on the seller's behalf from the sale's event.
         Transaction = self.env["real.estate.commission.transaction"].sudo()
-        property_ids = {line["property_id"] for line in lines}
+        if not lines:
+            return Transaction
+        property_ids = {line["property_id"] for _index, line in lines}
         paid = set(Transaction.search([("property_id", "in", list(property_ids))]).mapped("property_id").ids)
-        # sudo - real.estate.property: recompute the split whatever the user may read now.
-        properties = self.env["real.estate.property"].sudo().browse(sorted(property_ids - paid)).exists()
-        expected = self._expected_lines(properties)
-        vals_list, seen = [], set()
-        for line in lines:
+        # sudo - real.estate.property: whether a property is sold, whatever the user may read now.
+        sold = set(
+            self.env["real.estate.property"]
+            .sudo()
+            .search([("id", "in", sorted(property_ids - paid)), ("state", "=", "sold")])
+            .ids
+        )
+        vals_list, sources, seen = [], [], set()
+        for index, line in lines:
             key = (line["property_id"], line["type"])
             if line["property_id"] in paid or key in seen:
                 continue  # already split (earlier event, or twice in this batch)
-            self._check_line(line, expected)
+            if line["property_id"] not in sold:
+                raise ValidationError(
+                    self.env._(
+                        "Commission line refused for property #%(property)s (%(type)s): "
+                        "the property is not sold.",
+                        property=line["property_id"],
+                        type=line["type"],
+                    )
+                )
             seen.add(key)
+            sources.append(index)
             vals_list.append(
                 {
                     "property_id": line["property_id"],
@@ -81,26 +107,34 @@ class CommissionSplitObserver(models.AbstractModel):
                 len(lines) - len(seen),
                 len(lines),
             )
-        return Transaction.create(vals_list)
+        created = Transaction.create(vals_list)
+        self._announce(created, sources, force_sync)
+        return created
 
     @api.model
-    def _expected_lines(self, properties):
-        sold = properties.filtered(lambda prop: prop.state == "sold")
-        return {(line["property_id"], line["type"]): line for line in sold._commission_split_lines()}
+    def _announce(self, created, sources, force_sync):
+        """Emit ``commission.lines.created`` for the lines just created, one event per sale
+        event they came from (``sources``: the payload index of each line).
 
-    @api.model
-    def _check_line(self, line, expected):
-        want = expected.get((line["property_id"], line["type"]))
-        if (
-            not want
-            or want["agent_id"] != line["agent_id"]
-            or float_compare(want["amount"], line["amount"], precision_digits=2)
-        ):
-            raise ValidationError(
-                self.env._(
-                    "Commission line refused for property #%(property)s (%(type)s): it does not "
-                    "match a sale of that property under its estate company's commission rule.",
-                    property=line["property_id"],
-                    type=line["type"],
-                )
+        Data: ``{'model': 'real.estate.commission.transaction', 'res_ids': line ids,
+        'property_ids', 'agent_ids'}`` — at most the lines of one sale event (1,000 lines of
+        500 properties), so it stays under the bus's payload limit like the sale event.
+        The outbox rows are written in this transaction (on a worker: the one of its RPC
+        call, published after it commits), so the event exists exactly when the lines do.
+        """
+        by_source = {}
+        for line, index in zip(created, sources, strict=True):
+            by_source.setdefault(index, []).append(line)
+        bus = self.env["quicksol.event.bus"]
+        for index in sorted(by_source):
+            lines = created.browse([line.id for line in by_source[index]])
+            bus.emit(
+                LINES_CREATED_EVENT,
+                {
+                    "model": lines._name,
+                    "res_ids": lines.ids,
+                    "property_ids": sorted(set(lines.property_id.ids)),
+                    "agent_ids": sorted(set(lines.agent_id.ids)),
+                },
+                force_sync=force_sync,
             )

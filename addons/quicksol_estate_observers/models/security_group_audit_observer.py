@@ -6,12 +6,14 @@ import uuid
 from odoo import api, fields, models
 
 from .. import audit_rules
+from .property_import_batch import IMPORT_AUDITED_EVENT, IMPORT_COMPLETED_EVENT
 
-AUDITED_EVENTS = ["user.created", "user.updated", "property.created"]
+AUDITED_EVENTS = ["user.created", "user.updated", "property.created", IMPORT_COMPLETED_EVENT]
 
 
 class SecurityGroupAuditObserver(models.AbstractModel):
-    """Async on ``audit_events``: ``user.created``, ``user.updated``, ``property.created``.
+    """Async on ``audit_events``: ``user.created``, ``user.updated``, ``property.created``,
+    ``property.import.completed``.
 
     LGPD and seed 001: who created which user or property and who changed whose groups must
     be traceable, without making the save wait (eventual consistency of a few seconds is
@@ -24,6 +26,14 @@ class SecurityGroupAuditObserver(models.AbstractModel):
     idempotency key: a row already written for the same emission and record is not written
     again), ``emitted_at`` and ``ip_address``. The acting user is the user the observer runs
     as: the bus runs it as the emitting user, inline or on a worker.
+
+    Imports: the properties of an import are audited from the wizard's one
+    ``property.import.completed`` event (``id_ranges`` and the emission context), not from
+    their ``property.created`` events (which carry ``import_id`` and are skipped here), so
+    that one run writes the rows of the whole import — still as ``property.created`` rows,
+    one per property. In the same transaction it emits ``property.import.audited``
+    (``{'model', 'import_id', 'count', 'audited', 'filename'}``) for the import notifier:
+    the user is told once, when the rows exist, without anybody polling for them.
     """
 
     _name = "quicksol.observer.security.group.audit"
@@ -52,10 +62,46 @@ class SecurityGroupAuditObserver(models.AbstractModel):
         self._add_companies(rows)
         # sudo - quicksol.audit.log: nobody has create access to the log; the observer
         # writes it on behalf of the acting user, whose id it records.
-        return self.env["quicksol.audit.log"].sudo().create(rows)
+        logs = self.env["quicksol.audit.log"].sudo().create(rows)
+        for event_name, data in events:
+            if event_name == IMPORT_COMPLETED_EVENT:
+                self._announce_import_audited(data)
+        return logs
+
+    @api.model
+    def _announce_import_audited(self, data):
+        """Emit ``property.import.audited``: every property of the import has its row now
+        (written just before, or by an earlier run of the same emission)."""
+        count = len(audit_rules.ids_of_ranges(data.get("id_ranges") or []))
+        self.env["quicksol.event.bus"].emit(
+            IMPORT_AUDITED_EVENT,
+            {
+                "model": data.get("model"),
+                "import_id": data.get("emission_id"),
+                "count": data.get("count", count),
+                "audited": count,
+                "filename": data.get("filename") or "",
+            },
+        )
 
     @api.model
     def _rows(self, event_name, data):
+        if event_name == "property.created" and data.get("import_id"):
+            return []  # audited from the import's completion event, see the class docstring
+        if event_name == IMPORT_COMPLETED_EVENT:
+            # One property.created row per imported property, under the import's emission.
+            ids = audit_rules.ids_of_ranges(data.get("id_ranges") or [])
+            if not ids:
+                return []
+            data = {
+                "model": data.get("model"),
+                "res_ids": ids,
+                "emission_id": data.get("emission_id"),
+                "emitted_at": data.get("emitted_at"),
+                "ip_address": data.get("ip_address"),
+                "filename": data.get("filename"),
+            }
+            event_name = "property.created"
         ids = data.get("res_ids") or ([data["res_id"]] if data.get("res_id") else [None])
         emission_id = data.get("emission_id") or str(uuid.uuid4())
         timestamp = data.get("emitted_at") or fields.Datetime.now()

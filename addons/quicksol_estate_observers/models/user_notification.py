@@ -6,13 +6,7 @@ from markupsafe import Markup, escape
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["BackgroundWorkPending", "notify_user"]
-
-
-class BackgroundWorkPending(Exception):
-    """Raised by a notification observer on a worker when the work it announces is not done
-    yet (it runs on another queue). Not a ``UserError``: the bus reports it as transient and
-    the worker retries the event later with back-off."""
+__all__ = ["notify_user"]
 
 
 def notify_user(user, title, message, notification_type="success"):

@@ -6,7 +6,9 @@ from odoo.tools import mute_logger
 from .common import ObserversCase, async_bus, count_creates, trap_events
 
 SPLIT = "quicksol.observer.commission.split"
+NOTIFY = "quicksol.observer.commission.notify"
 EVENT = "commission.split.calculated"
+LINES_CREATED = "commission.lines.created"
 
 
 @tagged("post_install", "-at_install")
@@ -116,29 +118,65 @@ class TestCommissionSplit(ObserversCase):
                 }
             )
 
-    def test_forged_lines_are_refused(self):
-        # emit() is reachable over RPC: a user could send lines of their own making.
-        self.property_a.with_context(quicksol_event_bus_disabled=True).action_sell()
-        forged = {
-            "model": "real.estate.property",
-            "res_ids": [self.property_a.id],
-            "lines": [
-                {
-                    "property_id": self.property_a.id,
-                    "agent_id": self.agent_a.id,
-                    "type": "agent",
-                    "percentage": 50.0,
-                    "amount": 250000.0,
-                    "estate_company_id": self.company_a.id,
-                }
-            ],
-        }
-        bus = self.env["quicksol.event.bus"].with_user(self.users["agent_a"])
-        with self.assertRaisesRegex(ValidationError, "does not match"):
-            bus.emit(EVENT, forged, force_sync=True)
-        self.assertFalse(self.lines_of(self.property_a))
+    def test_lines_come_from_the_sale_even_if_the_rate_or_agent_changed_since(self):
+        # The split is the one computed at the sale; what the owner changes before the
+        # worker runs applies to later sales only (emit() is Python-only: the event's
+        # lines come from the sale itself).
+        props = self.new_props(2)
+        expected = sorted((p.id, "agent", self.agent_a.id, round(p.sale_price * 0.03, 2)) for p in props)
+        with async_bus(), trap_events(self.env) as trap:
+            props.action_sell()
+            other_agent = self.env["real.estate.agent"].create(
+                {"name": "Agent A2", "estate_company_id": self.company_a.id}
+            )
+            self.company_a.commission_rate = 10.0
+            props.agent_id = other_agent
+            results = trap.run_async()
+        self.assertEqual({r["status"] for r in results.values()}, {"done"})
+        lines = self.lines_of(props)
+        self.assertEqual(
+            sorted((line.property_id.id, line.type, line.agent_id.id, line.amount) for line in lines),
+            expected,
+        )
+
+    def test_lines_are_announced_once_created(self):
+        props = self.new_props(3)
+        with async_bus(), trap_events(self.env) as trap:
+            props.action_sell()
+            trap.assert_not_emitted(LINES_CREATED)
+            trap.run_async()
+            # Emitted from the worker's run, in the transaction that created the lines.
+            announced = trap.assert_emitted(LINES_CREATED, count=1)
+            trap.run_async()  # the notifier
+            # Handed the same sale again: nothing created, nothing announced.
+            self.env[SPLIT].handle_async(EVENT, trap.assert_emitted(EVENT).data)
+        trap.assert_emitted(LINES_CREATED, count=1)
+        lines = self.lines_of(props)
+        self.assertEqual(
+            announced.data,
+            {
+                "model": "real.estate.commission.transaction",
+                "res_ids": lines.sorted("id").ids,
+                "property_ids": sorted(props.ids),
+                "agent_ids": [self.agent_a.id],
+            },
+        )
+        self.assertEqual(announced.async_observers, [NOTIFY])
+
+    def test_one_sale_announces_its_lines_inline(self):
+        with async_bus(), trap_events(self.env) as trap:
+            self.property_a.action_sell()
+        announced = trap.assert_emitted(LINES_CREATED, count=1)
+        self.assertEqual(announced.inline_observers, [NOTIFY])
+        self.assertEqual(sorted(announced.data["res_ids"]), sorted(self.lines_of(self.property_a).ids))
+
+    def test_lines_of_an_unsold_property_are_refused(self):
         unsold = self.new_props(1)
-        forged["lines"][0].update(property_id=unsold.id, amount=3000.0)
-        with self.assertRaises(ValidationError):
-            bus.emit(EVENT, forged, force_sync=True)
+        lines = unsold._commission_split_lines()
+        with async_bus(), trap_events(self.env) as trap:
+            with self.assertRaisesRegex(ValidationError, "is not sold"):
+                self.env[SPLIT].handle_async(
+                    EVENT, {"model": unsold._name, "res_ids": unsold.ids, "lines": lines}
+                )
         self.assertFalse(self.lines_of(unsold))
+        trap.assert_not_emitted(LINES_CREATED)

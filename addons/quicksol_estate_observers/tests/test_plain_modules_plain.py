@@ -11,6 +11,8 @@ import pathlib
 
 import pytest
 
+from quicksol_bus.payload import REDACTED
+
 _ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -168,12 +170,16 @@ def test_row_data_never_keeps_secrets_or_batches():
         "vals": {"password": "p", "new_password": "q", "totp_secret": "t", "login": "l"},
     }
     row = audit.row_data("user.updated", data, 3)
+    # One definition of what is secret: the bus's (quicksol_bus.payload.redact_secrets).
     assert row["vals"] == {
-        "password": "<redacted>",
-        "new_password": "<redacted>",
-        "totp_secret": "<redacted>",
+        "password": REDACTED,
+        "new_password": REDACTED,
+        "totp_secret": REDACTED,
         "login": "l",
     }
+    assert audit.row_data("user.updated", {"meta": [{"api_key": "k", "apikey": "k"}]})["meta"] == [
+        {"api_key": REDACTED, "apikey": REDACTED}
+    ]
     assert "res_ids" not in row and row["batch_size"] == 1000 and row["res_id"] == 3
 
 

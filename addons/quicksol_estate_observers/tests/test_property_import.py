@@ -1,7 +1,10 @@
 import base64
 
+from odoo import Command
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
+from .. import audit_rules
 from .common import ObserversCase, async_bus, count_creates, trap_events
 
 HEADER = "name,street,city,zip,country,federal_state,state,sale_price,agent,estate_company"
@@ -25,6 +28,11 @@ class TestPropertyImport(ObserversCase):
             f'"450.000,{i % 100:02d}",12345-F,TA'
             for i in range(count)
         ]
+
+    def import_mails(self, user):
+        return self.env["mail.mail"].search(
+            [("subject", "=", "Property import processed"), ("email_to", "ilike", user.name)]
+        )
 
     def imported(self):
         return self.env["real.estate.property"].search([("name", "=like", "Listing %")])
@@ -77,65 +85,100 @@ class TestPropertyImport(ObserversCase):
     def test_a_thousand_rows_in_one_create_audited_and_notified_in_the_background(self):
         owner = self.users["owner_a"]
         wizard = self.wizard(self.good_rows(1000))
-        with (
-            async_bus(),
-            trap_events(self.env) as trap,
-            count_creates(self.env, "real.estate.property") as creates,
-        ):
-            wizard.action_import()
-        self.assertEqual(creates, [1000])
-        self.assertEqual((wizard.state, wizard.created_count, wizard.batch_count), ("done", 1000, 1))
-        props = self.imported()
-        self.assertEqual(len(props), 1000)
-        self.assertEqual(wizard.property_ids, props)
-        first = props.filtered(lambda p: p.name == "Listing 7")
-        self.assertEqual(
-            (
-                first.agent_id,
-                first.estate_company_id,
-                first.state,
-                first.sale_price,
-                first.state_id.code,
-                first.country_id.code,
-            ),
-            (self.agent_a, self.company_a, "available", 450000.07, "SP", "BR"),
-        )
-        created = trap.assert_emitted("property.created", count=1)
-        self.assertIn(AUDIT, created.async_observers)
-        completed = trap.assert_emitted("property.import.completed", count=1)
-        self.assertEqual(completed.data["count"], 1000)
-        self.assertIn(NOTIFY, completed.async_observers)
-        self.assertEqual(wizard.event_uuid, completed.uuid)
-        audit = self.Log.search([("event_name", "=", "property.created"), ("res_id", "in", props.ids)])
-        self.assertFalse(audit, "the audit runs on a worker, not in the import")
-        with count_creates(self.env, "quicksol.audit.log") as audit_creates:
-            trap.run_async()
-        self.assertEqual(audit_creates, [1000])
-        audit = self.Log.search([("event_name", "=", "property.created"), ("res_id", "in", props.ids)])
-        self.assertEqual(len(audit), 1000)
-        self.assertEqual(audit.user_id, owner)
-        mail = self.env["mail.mail"].search(
-            [("subject", "=", "Property import processed"), ("email_to", "ilike", owner.name)]
-        )
+        with async_bus(), trap_events(self.env) as trap:
+            with count_creates(self.env, "real.estate.property") as creates:
+                wizard.action_import()
+            self.assertEqual(creates, [1000])
+            self.assertEqual((wizard.state, wizard.created_count, wizard.batch_count), ("done", 1000, 1))
+            props = self.imported()
+            self.assertEqual(len(props), 1000)
+            self.assertEqual(wizard.property_ids, props)
+            first = props.filtered(lambda p: p.name == "Listing 7")
+            self.assertEqual(
+                (
+                    first.agent_id,
+                    first.estate_company_id,
+                    first.state,
+                    first.sale_price,
+                    first.state_id.code,
+                    first.country_id.code,
+                ),
+                (self.agent_a, self.company_a, "available", 450000.07, "SP", "BR"),
+            )
+            created = trap.assert_emitted("property.created", count=1)
+            self.assertIn(AUDIT, created.async_observers)
+            completed = trap.assert_emitted("property.import.completed", count=1)
+            self.assertEqual(completed.data["count"], 1000)
+            self.assertEqual(completed.data["id_ranges"], audit_rules.id_ranges(props.ids))
+            self.assertEqual(completed.async_observers, [AUDIT])
+            self.assertEqual(created.data["import_id"], completed.data["emission_id"])
+            self.assertEqual(wizard.event_uuid, completed.uuid)
+            audit = self.Log.search([("event_name", "=", "property.created"), ("res_id", "in", props.ids)])
+            self.assertFalse(audit, "the audit runs on a worker, not in the import")
+            with count_creates(self.env, "quicksol.audit.log") as audit_creates:
+                trap.run_async()
+            self.assertEqual(audit_creates, [1000])
+            audit = self.Log.search([("event_name", "=", "property.created"), ("res_id", "in", props.ids)])
+            self.assertEqual(len(audit), 1000)
+            self.assertEqual(audit.user_id, owner)
+            self.assertEqual(set(audit.mapped("event_uuid")), {completed.data["emission_id"]})
+            self.assertFalse(self.import_mails(owner), "told after the audit, by the next event")
+            audited = trap.assert_emitted("property.import.audited", count=1)
+            self.assertEqual(audited.async_observers, [NOTIFY])
+            results = trap.run_async()
+        self.assertEqual([r["status"] for r in results.values()], ["done"])
+        mail = self.import_mails(owner)
         self.assertEqual(len(mail), 1)
         self.assertIn(
             "1000 properties imported from listings.csv; audit trail recorded for 1000 of them.",
             mail.body_html,
         )
 
-    def test_notification_waits_for_the_audit(self):
+    def test_notification_follows_the_audit_exactly_once(self):
+        owner = self.users["owner_a"]
         wizard = self.wizard(self.good_rows(3))
         with async_bus(), trap_events(self.env) as trap:
             wizard.action_import()
-        completed = trap.assert_emitted("property.import.completed")
-        Delivery = self.Delivery.sudo()
-        found = Delivery._lock_pairs([(completed.uuid, NOTIFY)])
-        (result,) = Delivery.browse(list(found.values()))._run_locked().values()
-        self.assertEqual(result["status"], "retry")
-        trap.run_async()
+            self.assertNotIn(NOTIFY, trap.assert_emitted("property.import.completed").async_observers)
+            trap.assert_not_emitted("property.import.audited")
+            audit_runs = self.delivery_ids(trap)
+            trap.run_async()
+            audited = trap.assert_emitted("property.import.audited", count=1)
+            self.assertEqual(
+                {key: audited.data[key] for key in ("count", "audited", "filename")},
+                {"count": 3, "audited": 3, "filename": "listings.csv"},
+            )
+            notify_runs = self.delivery_ids(trap)
+            trap.run_async()
+            # Redelivered messages of the audit and of the notification: already done.
+            results = self.rerun(audit_runs + notify_runs)
+        self.assertEqual({r["status"] for r in results.values()}, {"already_done"})
+        trap.assert_emitted("property.import.audited", count=1)
+        self.assertEqual(len(self.import_mails(owner)), 1)
         self.assertEqual(
-            len(self.env["mail.mail"].search([("subject", "=", "Property import processed")])), 1
+            self.Log.search_count(
+                [("event_name", "=", "property.created"), ("res_id", "in", wizard.property_ids.ids)]
+            ),
+            3,
         )
+
+    def test_an_imported_wizard_never_imports_again(self):
+        wizard = self.wizard(self.good_rows(2))
+        wizard.action_import()
+        self.assertEqual((wizard.state, len(self.imported())), ("done", 2))
+        # state is read-only in the form only; over RPC a user could write it back.
+        for vals in ({"state": "draft"}, {"property_ids": [Command.clear()]}, {"created_count": 0}):
+            with self.assertRaises(AccessError), self.env.cr.savepoint():
+                wizard.write(vals)
+        with self.assertRaises(AccessError):
+            self.env["quicksol.property.import.wizard"].with_user(self.users["owner_a"]).create(
+                {"file": csv_file(self.good_rows(1)), "state": "checked"}
+            )
+        with self.assertRaisesRegex(UserError, "already imported"):
+            wizard.action_import()
+        with self.assertRaisesRegex(UserError, "already imported"):
+            wizard.action_check()  # would set the state back to "checked"
+        self.assertEqual((wizard.state, len(self.imported())), ("done", 2))
 
     def test_sync_mode_imports_audits_and_notifies_inline(self):
         wizard = self.wizard(self.good_rows(4))

@@ -3,6 +3,8 @@ import json
 from odoo import Command
 from odoo.tests import tagged
 
+from quicksol_bus.payload import REDACTED
+
 from .common import ObserversCase, async_bus, count_creates, trap_events
 
 AUDIT = "quicksol.observer.security.group.audit"
@@ -60,7 +62,7 @@ class TestSecurityGroupAudit(ObserversCase):
         self.assertTrue(password_changes)
         for log in logs:
             self.assertNotIn("s3cret-password", log.data)
-        self.assertEqual(json.loads(password_changes[0].data)["vals"]["password"], "<redacted>")
+        self.assertEqual(json.loads(password_changes[0].data)["vals"]["password"], REDACTED)
 
     def test_a_thousand_properties_give_a_thousand_rows_in_one_create(self):
         vals = [{"name": f"Imported {i}", "estate_company_id": self.company_a.id} for i in range(1000)]
@@ -68,6 +70,7 @@ class TestSecurityGroupAudit(ObserversCase):
             props = self.env["real.estate.property"].create(vals)
         created = trap.assert_emitted("property.created", count=1)
         self.assertEqual(len(created.data["res_ids"]), 1000)
+        self.assertNotIn("import_id", created.data, "not created by the import wizard")
         with count_creates(self.env, "quicksol.audit.log") as creates:
             trap.run_async()
         self.assertEqual(creates, [1000])

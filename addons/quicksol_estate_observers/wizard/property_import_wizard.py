@@ -3,18 +3,40 @@
 import base64
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from .. import audit_rules, property_csv
+from ..models.emission_context import emission_context
+from ..models.property_import_batch import IMPORT_COMPLETED_EVENT, IMPORT_CONTEXT_KEY, PropertyImportBatch
 
-IMPORT_EVENT = "property.import.completed"
-# Rows per create(): one batch for the seed's 1,000-row case; bigger files go in chunks so
-# that each property.created event stays well under the bus's payload limit (ids only).
+# Rows per create(). Each create() emits one property.created event with the ids of its
+# rows (plus a few fixed keys): 5,000 ids are about 35 KB of JSON, well under the bus's
+# payload limit (quicksol_bus.payload.DEFAULT_PAYLOAD_LIMIT, 256 KiB; EVENT_BUS_PAYLOAD_LIMIT
+# when configured) and under the emitter mixin's own split (_event_ids_per_event). The
+# seed's 1,000-row file is one batch. (The completion event carries id ranges, whatever
+# the number of rows.)
 CREATE_CHUNK = 5000
 # Errors listed in the wizard; the count says how many there are in all.
 MAX_ERRORS_SHOWN = 1000
 # Errors about the header name their column in the sentence already.
 HEADER_ERRORS = ("missing_column", "unknown_column", "duplicate_column")
+# Fields only the wizard's own steps write: read-only in the form, and refused from any
+# other caller (RPC included), so that nobody can put an imported wizard back to draft.
+STEP_FIELDS = frozenset(
+    {
+        "state",
+        "row_count",
+        "error_count",
+        "error_report",
+        "created_count",
+        "batch_count",
+        "property_ids",
+        "event_uuid",
+    }
+)
+_STEP_WRITE_KEY = "quicksol_property_import_step"
+# The context value of the steps' writes: an object, which an RPC context (JSON) cannot hold.
+_STEP_WRITE = object()
 
 
 class PropertyImportWizard(models.TransientModel):
@@ -27,6 +49,10 @@ class PropertyImportWizard(models.TransientModel):
     ProspectorAutoAssign fills the prospector of a prospector's rows) and emits
     ``property.import.completed`` so that workers audit the new properties and tell the
     user when that is done, instead of making them wait.
+
+    A wizard imports once: its result fields (``STEP_FIELDS``: state, counts, imported
+    properties) are written by its own steps only, and an imported wizard refuses to check
+    or import again.
     """
 
     _name = "quicksol.property.import.wizard"
@@ -76,19 +102,46 @@ class PropertyImportWizard(models.TransientModel):
                 ),
             }[wizard.state]
 
+    # ------------------------------------------------------------------ result fields
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._check_step_fields(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._check_step_fields(vals)
+        return super().write(vals)
+
+    def _check_step_fields(self, vals):
+        if self.env.context.get(_STEP_WRITE_KEY) is _STEP_WRITE:
+            return
+        refused = sorted(STEP_FIELDS.intersection(vals))
+        if refused:
+            raise AccessError(
+                self.env._(
+                    "The import sets these fields itself: %(fields)s.",
+                    fields=", ".join(refused),
+                )
+            )
+
+    def _write_step(self, vals):
+        return self.with_context(**{_STEP_WRITE_KEY: _STEP_WRITE}).write(vals)
+
     # ------------------------------------------------------------------ actions
 
     def action_check(self):
         """Check every row without creating anything."""
         self.ensure_one()
+        self._ensure_not_imported()
         self._check()
         return self._reopen()
 
     def action_import(self):
         """Check every row; create all the properties only when no row has an error."""
         self.ensure_one()
-        if self.state == "done":
-            raise UserError(self.env._("This file was already imported."))
+        self._ensure_not_imported()
         self.env["real.estate.property"].check_access("create")
         result = self._check()
         if not result.errors:
@@ -103,6 +156,10 @@ class PropertyImportWizard(models.TransientModel):
 
     # ------------------------------------------------------------------ steps
 
+    def _ensure_not_imported(self):
+        if self.state == "done" or self.property_ids:
+            raise UserError(self.env._("This file was already imported."))
+
     def _check(self):
         content = base64.b64decode(self.file or b"")
         result = property_csv.check_csv(content, self._lookups())
@@ -111,7 +168,7 @@ class PropertyImportWizard(models.TransientModel):
             messages.append(
                 self.env._("… and %(more)s more errors.", more=len(result.errors) - MAX_ERRORS_SHOWN)
             )
-        self.write(
+        self._write_step(
             {
                 "state": "error" if result.errors else "checked",
                 "row_count": result.row_count,
@@ -122,9 +179,18 @@ class PropertyImportWizard(models.TransientModel):
         return result
 
     def _create_properties(self, vals_list):
-        """Create the rows in batches of ``CREATE_CHUNK``, then emit the completion event."""
+        """Create the rows in batches of ``CREATE_CHUNK``, then emit the completion event.
+
+        ``property.import.completed`` carries what the audit of the import needs: the ids
+        as ``[first, last]`` ranges (a 50,000-row import fits the payload limit), the count,
+        the file name and the emission context (emission id, time, IP address). The
+        ``property.created`` events of the chunks carry its emission id as ``import_id``
+        (see :class:`PropertyImportBatch`).
+        """
+        emission = emission_context()
+        batch = PropertyImportBatch(emission["emission_id"])
         Property = self.env["real.estate.property"].with_context(
-            mail_create_nolog=True, mail_create_nosubscribe=True
+            mail_create_nolog=True, mail_create_nosubscribe=True, **{IMPORT_CONTEXT_KEY: batch}
         )
         created = self.env["real.estate.property"]
         batches = 0
@@ -132,15 +198,18 @@ class PropertyImportWizard(models.TransientModel):
             created |= Property.create(vals_list[start : start + CREATE_CHUNK])
             batches += 1
         event_uuid = self.env["quicksol.event.bus"].emit(
-            IMPORT_EVENT,
+            IMPORT_COMPLETED_EVENT,
             {
                 "model": created._name,
                 "count": len(created),
-                "id_ranges": audit_rules.id_ranges(created.ids),
+                # The ids announced as the import's (the created ones) and any created id
+                # whose property.created was not: each property is audited by the import.
+                "id_ranges": audit_rules.id_ranges(set(batch.res_ids) | set(created.ids)),
                 "filename": self.filename or "",
+                **emission,
             },
         )
-        self.write(
+        self._write_step(
             {
                 "state": "done",
                 "created_count": len(created),

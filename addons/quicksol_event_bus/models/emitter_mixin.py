@@ -29,7 +29,10 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
     _description = "Event Bus Emitter Mixin"
 
     _event_prefix = None
-    # 10,000 ids are about 70 KB of JSON: well within the default 256 KiB payload limit.
+    # Ids per after-event. Each id costs at most 8 bytes of JSON (7 digits and a comma), so
+    # 10,000 ids are about 80 KB: under a third of quicksol_bus.payload.DEFAULT_PAYLOAD_LIMIT
+    # (256 KiB), which leaves room for the other keys (e.g. ``vals`` of ``updated``) and for
+    # a lower EVENT_BUS_PAYLOAD_LIMIT. Raise it only together with the limit.
     _event_ids_per_event = 10000
 
     def _event_name(self, operation, before):

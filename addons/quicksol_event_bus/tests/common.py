@@ -71,14 +71,19 @@ class EventTrap:
             raise AssertionError(f"{name} was emitted {len(self.named(name))} times")
 
     def run_async(self):
-        """Run the trapped async deliveries as a worker would; return {delivery id: result}."""
+        """Run the trapped async deliveries as a worker would; return {delivery id: result}.
+
+        Events that the observers emit while they run (chained events) are trapped too when
+        the trap is still active; their deliveries wait for the next ``run_async``.
+        """
         ids = [i for event in self.events for i in event.delivery_ids]
         Delivery = self.env["quicksol.event.delivery"].sudo()
         pairs = [(d.event_id.uuid, d.observer) for d in Delivery.browse(ids)]
         found = Delivery._lock_pairs(pairs)
         results = Delivery.browse(list(found.values()))._run_locked()
+        ran = set(ids)
         for event in self.events:
-            event.delivery_ids = []
+            event.delivery_ids = [i for i in event.delivery_ids if i not in ran]
         return results
 
     def clear(self):
