@@ -24,9 +24,7 @@ def registry(services_env):
 
     from devstack import odoo as devstack_odoo
 
-    devstack_odoo.copy_database(
-        os.environ.get("QSB_TEST_DB", "qsb_test"), DB, odoo.tools.config["data_dir"]
-    )
+    devstack_odoo.copy_database(os.environ.get("QSB_TEST_DB", "qsb_test"), DB, odoo.tools.config["data_dir"])
     saved = {
         k: os.environ.get(k)
         for k in ("CELERY_BROKER_URL", "EVENT_BUS_SIGNING_KEY", "EVENT_BUS_RELAY_MIN_AGE")
