@@ -116,9 +116,17 @@ class OdooConnector:
         """``items``: ``[(event_uuid, observer), ...]``; one result dict per item, same order."""
         return self.execute("run_async_batch", [list(item) for item in items])
 
-    def mark_dead(self, event_uuid, observer, error):
-        """Tell Odoo the message was dead-lettered after its last try (idempotent)."""
-        return self.execute("mark_dead", event_uuid, observer, str(error)[:2000])
+    def mark_dead(self, event_uuid, observer, error, attempt=None):
+        """Tell Odoo the message was dead-lettered after its last try (idempotent).
+
+        ``attempt`` is the envelope's publish attempt: Odoo ignores the dead letter of an
+        earlier publish than the delivery's current one (ADR 0002 §5). It is sent as an int,
+        and left out when unknown (XML-RPC carries no None).
+        """
+        args = [event_uuid, observer, str(error)[:2000]]
+        if attempt is not None:
+            args.append(int(attempt))
+        return self.execute("mark_dead", *args)
 
     def observer_info(self):
         """``{observer model: {'queue', 'async_batch', 'debounce_seconds', 'dedup_window',

@@ -8,7 +8,8 @@ What is it?
     1. verify shape and signature (bad -> dead letter with the reason; Odoo never called);
     2. skip pairs Redis remembers as done (ack, no Odoo call);
     3. one Odoo call for the rest: ``run_async`` for one, ``run_async_batch`` for many;
-    4. settle per message (:func:`quicksol_workers.outcome.decide`): ack, retry (republished
+    4. write the Redis done keys of what Odoo ran (one pipeline for the batch);
+    5. settle per message (:func:`quicksol_workers.outcome.decide`): ack, retry (republished
        with confirms, then acked), or dead letter (published with confirms, ``mark_dead`` in
        Odoo when reachable, then acked).
 How to use it?
@@ -75,7 +76,9 @@ class Deliverer:
             batch.extend(pulled)
         settled = Settled()
         try:
-            for delivery, decision in self._decide_all(batch):
+            decided = self._decide_all(batch)
+            self._mark_done(decided)
+            for delivery, decision in decided:
                 self._settle(delivery, decision)
                 settled.append((delivery, decision))
         except BaseException:
@@ -172,14 +175,24 @@ class Deliverer:
 
     # ------------------------------------------------------------------ settling
 
+    def _mark_done(self, decided):
+        """Write the Redis done keys of the batch's deliveries Odoo ran, in one round trip,
+        before any of them is acknowledged."""
+        if self.done_cache is None:
+            return
+        pairs = [
+            (delivery.event_id, delivery.observer)
+            for delivery, decision in decided
+            if decision.action == ACK and decision.reason != "already done (redis)"
+        ]
+        try:
+            self.done_cache.mark_done(pairs)
+        except Exception:  # noqa: BLE001 - the cache only saves round trips
+            _logger.warning("could not write %d done keys", len(pairs), exc_info=True)
+
     def _settle(self, delivery, decision):
         extra = delivery.log_extra()
         if decision.action == ACK:
-            if self.done_cache is not None and decision.reason != "already done (redis)":
-                try:
-                    self.done_cache.mark_done([(delivery.event_id, delivery.observer)])
-                except Exception:  # noqa: BLE001 - the cache only saves round trips
-                    _logger.warning("could not write the done key", extra=extra, exc_info=True)
             _logger.info("event delivered (%s)", decision.reason, extra=extra)
         elif decision.action == FAILED:
             _logger.warning("event failed in Odoo (permanent): %s", decision.reason, extra=extra)
@@ -225,7 +238,7 @@ class Deliverer:
     def _mark_dead(self, delivery, reason):
         """Tell Odoo; False when it cannot be told now (the beat reconciliation retries)."""
         try:
-            self.connector.mark_dead(delivery.event_id, delivery.observer, reason)
+            self.connector.mark_dead(delivery.event_id, delivery.observer, reason, delivery.attempt)
             return True
         except Exception as error:
             if classify_exception(error) is None:

@@ -262,8 +262,9 @@ class Guards:
 
     def _mark_coalesced(self, delivery, first):
         try:
-            self.connector.execute("mark_coalesced", delivery.event_id, delivery.observer, first)
-            return True
+            # False: Odoo refused (the first event is unknown or failed, or this one is
+            # done); the event then runs normally.
+            return bool(self.connector.execute("mark_coalesced", delivery.event_id, delivery.observer, first))
         except xmlrpc.client.Fault as fault:
             _logger.info(
                 "Odoo has no mark_coalesced (%s): running the duplicate",

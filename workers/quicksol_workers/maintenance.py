@@ -3,9 +3,11 @@
 Reconciliation walks each ``<queue>.dead`` queue once (up to ``limit`` messages): a dead
 letter Odoo was not told about (``quicksol_dead_marked`` false, or dead-lettered by RabbitMQ
 itself on TTL expiry or an unexpected error, so without our headers) and whose signature is
-valid gets ``mark_dead`` in Odoo; every message is published back to the dead queue (with
-confirms, marked when Odoo was told) before the old copy is acked, so the dead queue keeps
-every dead letter for inspection and nothing is lost if the job dies half-way.
+valid gets ``mark_dead`` in Odoo, with the envelope's publish attempt (Odoo ignores the dead
+letter of an earlier publish than the delivery's current one: it was requeued since); every
+message is published back to the dead queue (with confirms, marked when Odoo was told) before
+the old copy is acked, so the dead queue keeps every dead letter for inspection and nothing
+is lost if the job dies half-way.
 """
 
 import logging
@@ -60,7 +62,9 @@ def reconcile_dead_letters(app, limit=1000, broker=None, connector=None):
                         now_marked = "n/a"
                     else:
                         try:
-                            connector.mark_dead(delivery.event_id, delivery.observer, _reason(delivery))
+                            connector.mark_dead(
+                                delivery.event_id, delivery.observer, _reason(delivery), delivery.attempt
+                            )
                             now_marked = True
                             marked[spec.name] += 1
                         except Exception as error:

@@ -60,6 +60,21 @@ class Delivery:
         return env.get("observer") or self.headers.get("quicksol_observer")
 
     @property
+    def attempt(self):
+        """The publish attempt of the verified envelope (an int), or None when unknown.
+
+        Only a verified envelope counts (:func:`verify` sets it): an unverified message's
+        attempt could be anything.
+        """
+        value = (self.envelope or {}).get("attempt")
+        if isinstance(value, bool):
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+
+    @property
     def raw_envelope(self):
         return self.args[0] if len(self.args) == 1 else None
 
