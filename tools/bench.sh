@@ -18,20 +18,6 @@ fi
 "$VPY" -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-bench.txt
 
 STARTED=.run/bench-services.started
-mkdir -p .run
-: > "$STARTED"
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    "$VPY" tools/devstack stop odoo-e2e >/dev/null 2>&1 || true
-    "$VPY" tools/devstack stop --from "$STARTED" || rc=1
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-"$VPY" tools/devstack start --record "$STARTED"
-"$VPY" tools/devstack test-prepare
-# shellcheck disable=SC1091
-source .run/test.env
+# shellcheck source=tools/stack_session.sh
+source tools/stack_session.sh
 env -u HOST -u PORT -u USER -u PASSWORD "${cmd[@]}"

@@ -10,23 +10,8 @@ STARTED=.run/test-services.started
 
 "$PY" tools/devstack install
 
-mkdir -p .run
-: > "$STARTED"
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    "$VPY" tools/devstack stop odoo-e2e >/dev/null 2>&1 || true
-    "$VPY" tools/devstack stop --from "$STARTED" || rc=1
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-"$VPY" tools/devstack start --record "$STARTED"
-"$VPY" tools/devstack test-prepare
-# shellcheck disable=SC1091
-source .run/test.env
+# shellcheck source=tools/stack_session.sh
+source tools/stack_session.sh
 export QSB_SERVICES_STARTED_BY=make-test
 
 args=(-rs --ignore=tests/bench)
