@@ -11,12 +11,19 @@ import os
 from datetime import datetime, timezone
 
 from kombu import Connection, Exchange, Producer, Queue
+from kombu.serialization import prepare_accept_content
 
 from quicksol_bus.topology import EXCHANGE, TASK_NAME, get_queue
 
 __all__ = ["BrokerLink", "DEAD_HEADERS"]
 
 _logger = logging.getLogger(__name__)
+
+# From this many ready messages on, a batch is pulled by a consumer (see BrokerLink.pull);
+# fewer are pulled one basic.get each (a consumer costs three round trips to set up).
+_CONSUME_FROM = 4
+# A pull's consumer stops after this long without a new message (seconds).
+_PULL_IDLE_TIMEOUT = 0.05
 
 # Headers a dead letter carries on top of the task message's own.
 DEAD_HEADERS = ("quicksol_dead_reason", "quicksol_dead_at", "quicksol_dead_marked", "quicksol_dead_queue")
@@ -79,22 +86,68 @@ class BrokerLink:
     # ------------------------------------------------------------------ pulling
 
     def pull(self, queue_name, limit):
-        """Up to ``limit`` ready messages of ``queue_name`` (highest priority first), unacked."""
+        """Up to ``limit`` ready messages of ``queue_name`` (highest priority first), unacked.
+
+        One passive declare tells how many are ready; a short-lived consumer with
+        ``basic.qos(prefetch=n)`` then streams them in (one round trip for the lot instead of
+        one ``basic.get`` each) and is cancelled. RabbitMQ sends a consumer at most ``n``
+        unacknowledged messages, and every delivery made before the cancel is confirmed
+        arrives before the confirmation (AMQP orders a channel's frames): the messages
+        returned are exactly those given to this channel, unacked like ``basic.get``'s.
+        """
         if limit <= 0:
             return []
+        self._ensure()  # no silent reconnect: pulled messages belong to this connection
+        try:
+            _name, ready, _consumers = self._channel.queue_declare(queue=queue_name, passive=True)
+            wanted = min(limit, ready)
+            if wanted <= 0:
+                return []
+            if wanted < _CONSUME_FROM:
+                return self._get(queue_name, wanted)
+            return self._consume(queue_name, wanted)
+        except self._connection_errors():
+            self.close()  # RabbitMQ requeues what this connection held; the next call reconnects
+            raise
 
-        def action():
-            bound = Queue(queue_name, no_declare=True)(self._channel)
-            messages = []
-            while len(messages) < limit:
-                message = bound.get(no_ack=False, accept=["json"])
-                if message is None:
+    def _get(self, queue_name, limit):
+        bound = Queue(queue_name, no_declare=True)(self._channel)
+        messages = []
+        while len(messages) < limit:
+            message = bound.get(no_ack=False, accept=["json"])
+            if message is None:
+                break
+            messages.append(message)
+        return messages
+
+    def _consume(self, queue_name, limit):
+        channel = self._channel
+        raw = []
+        channel.basic_qos(0, limit, False)  # applies to the consumers started after it
+        tag = channel.basic_consume(queue=queue_name, no_ack=False, callback=raw.append)
+        try:
+            # The ready messages stream in at once; a message counted ready may have gone to
+            # another consumer meanwhile, so stop when none came for a moment.
+            while len(raw) < limit:
+                try:
+                    self._connection.drain_events(timeout=_PULL_IDLE_TIMEOUT)
+                except TimeoutError:
                     break
-                messages.append(message)
-            return messages
-
-        self._ensure()
-        return action()  # no silent reconnect: pulled messages belong to this connection
+            channel.basic_cancel(tag)  # deliveries sent before the cancel are appended too
+        except BaseException:
+            for message in raw:  # nobody will settle them: give them back now
+                try:
+                    channel.basic_reject(message.delivery_tag, requeue=True)
+                except Exception:  # noqa: BLE001 - a dead connection requeues them anyway
+                    break
+            raise
+        accept = prepare_accept_content(["json"])
+        messages = []
+        for message in raw:
+            message = channel.message_to_python(message)
+            message.accept = accept
+            messages.append(message)
+        return messages
 
     # ------------------------------------------------------------------ publishing
 
