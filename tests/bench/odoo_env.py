@@ -42,6 +42,7 @@ def drop(database):
     from odoo.tools import config
 
     odoo.modules.registry.Registry.delete(database)
+    odoo.sql_db.close_db(database)  # the pool's idle connections would block dropdb
     env = dict(os.environ, PGPASSWORD=config["db_password"] or "")
     base = ["-h", config["db_host"], "-p", str(config["db_port"]), "-U", config["db_user"]]
     subprocess.run(["dropdb", "--if-exists", *base, database], check=False, env=env)
