@@ -293,10 +293,12 @@ class QuicksolEventDelivery(models.Model):
             """SELECT d.id, e.uuid, d.observer
                  FROM quicksol_event_delivery d
                  JOIN quicksol_event e ON e.id = d.event_id
-                WHERE (e.uuid, d.observer) IN %s
+                WHERE e.uuid = ANY(%s) AND (e.uuid, d.observer) IN %s
              ORDER BY d.id
            FOR UPDATE OF d""",  # one lock order for every caller: no deadlocks
-            [tuple(pairs)],
+            # uuid = ANY() lets PostgreSQL use the uuid index; the pair test then filters
+            # the few deliveries of those events.
+            [list({uuid for uuid, _observer in pairs}), tuple(pairs)],
         )
         found = {(uuid, observer): delivery_id for delivery_id, uuid, observer in self.env.cr.fetchall()}
         self.browse(list(found.values())).invalidate_recordset()
