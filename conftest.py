@@ -18,6 +18,7 @@ Tests using the service fixtures are marked ``integration`` automatically.
 
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,7 +30,7 @@ from devstack import config, odoo, postgres, workers
 ROOT = Path(__file__).resolve().parent
 SERVICE_FIXTURES = {"services_env", "rabbitmq_admin", "broker_control", "odoo_server"}
 
-__all__ = ["BrokerControl", "OdooServer", "RabbitAdmin", "free_port", "wait_for"]
+__all__ = ["BrokerControl", "OdooServer", "RabbitAdmin", "free_port", "odoo_test_server", "wait_for"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -227,9 +228,11 @@ class OdooServer:
         return odoo.health(self.port)
 
 
-@pytest.fixture(scope="session")
-def odoo_server(services_env):
-    """Session Odoo server on a fresh copy `qsb_e2e` of the test database."""
+@contextmanager
+def odoo_test_server(services_env, db, name="odoo-e2e"):
+    """A real Odoo HTTP server on a fresh copy ``db`` of the test database, stopped at exit;
+    skips (saying why) when no Odoo can be had. Suites that need a server of their own (the
+    workers' fault tests) call it with another database and name."""
     reason = odoo.unavailable_reason()
     if reason:
         pytest.skip(f"ODOO NOT AVAILABLE: {reason}")
@@ -245,18 +248,29 @@ def odoo_server(services_env):
         str(config.RUN / "odoo-test-data"),
     )
     try:
-        odoo.copy_database(src, "qsb_e2e", data_dir)
+        odoo.copy_database(src, db, data_dir)
     except devstack.StackError as exc:
-        pytest.fail(f"could not copy {src} to qsb_e2e: {exc}", pytrace=False)
+        pytest.fail(f"could not copy {src} to {db}: {exc}", pytrace=False)
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "USER", "PASSWORD")},
         **services_env,
         "EVENT_BUS_SIGNING_KEY": os.environ.get("EVENT_BUS_SIGNING_KEY") or workers.signing_key(),
     }
-    server = OdooServer(conf, "qsb_e2e", free_port(), env)
+    server = OdooServer(conf, db, free_port(), env)
+    server.name = name
+    server.log = config.RUN / f"{name}.log"
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def odoo_server(services_env):
+    """Session Odoo server on a fresh copy `qsb_e2e` of the test database."""
+    with odoo_test_server(services_env, "qsb_e2e") as server:
+        yield server
 
 
 @pytest.fixture(name="wait_for")

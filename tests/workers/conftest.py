@@ -58,34 +58,8 @@ def odoo_server(services_env):
     spec = importlib.util.spec_from_file_location("qsb_root_conftest", ROOT / "conftest.py")
     root = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(root)
-    from devstack import config, odoo, postgres, workers
-
-    reason = odoo.unavailable_reason()
-    if reason:
-        pytest.skip(f"ODOO NOT AVAILABLE: {reason}")
-    conf = Path(os.environ.get("QSB_ODOO_CONF") or config.RUN / "odoo-test.conf")
-    src = os.environ.get("QSB_TEST_DB") or "qsb_test"
-    if not postgres.database_exists(src):
-        pytest.fail(
-            f"test database {src} does not exist: run `make test` or `python tools/devstack test-prepare`",
-            pytrace=False,
-        )
-    data_dir = next(
-        (ln.split("=", 1)[1].strip() for ln in conf.read_text().splitlines() if ln.startswith("data_dir")),
-        str(config.RUN / "odoo-test-data"),
-    )
-    odoo.copy_database(src, "qsb_workers_e2e", data_dir)
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "USER", "PASSWORD")},
-        **services_env,
-        "EVENT_BUS_SIGNING_KEY": os.environ.get("EVENT_BUS_SIGNING_KEY") or workers.signing_key(),
-    }
-    server = root.OdooServer(conf, "qsb_workers_e2e", root.free_port(), env)
-    server.name = "odoo-workers-e2e"
-    server.log = config.RUN / f"{server.name}.log"
-    server.start()
-    yield server
-    server.stop()
+    with root.odoo_test_server(services_env, "qsb_workers_e2e", "odoo-workers-e2e") as server:
+        yield server
 
 
 @pytest.fixture
