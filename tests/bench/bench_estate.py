@@ -21,15 +21,13 @@ they are printed for comparison, not as pass/fail targets). Medians of a few rou
 """
 
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from odoo_env import drop, registry_for
+from odoo_env import drop, registry_for, start_worker, stop_process
 
 DB = "qsb_bench_estate"
 DB_AUDITLOG = "qsb_bench_estate_auditlog"
@@ -245,36 +243,10 @@ class Stack:
             "QSB_WORKER_LOG_JSON": "0",
             "PYTHONPATH": os.pathsep.join([str(ROOT / "lib"), str(ROOT / "workers")]),
         }
-        python = str(ROOT / ".venv/bin/python") if (ROOT / ".venv/bin/python").exists() else sys.executable
         try:
             for queue in queues:
                 log = config.RUN / f"bench-estate-worker-{queue}.log"
-                handle = open(log, "wb")
-                proc = subprocess.Popen(
-                    [
-                        python,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "quicksol_workers",
-                        "worker",
-                        "-Q",
-                        queue,
-                        "-c",
-                        "1",
-                        "-n",
-                        f"bench-estate-{queue}@%h",
-                        "--loglevel=WARNING",
-                        "--without-mingle",
-                        "--without-gossip",
-                    ],
-                    env=worker_env,
-                    stdout=handle,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=ROOT,
-                    start_new_session=True,
-                )
+                proc, handle = start_worker(queue, f"bench-estate-{queue}", worker_env, log)
                 self.procs.append((proc, handle))
                 _poll(
                     lambda q=queue, p=proc: p.poll() is not None or _consumers(q) > 0,
@@ -289,18 +261,7 @@ class Stack:
 
     def stop(self):
         for proc, handle in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            handle.close()
+            stop_process(proc, handle)
         self.procs = []
         self._odoo.stop_server(self.name)
 

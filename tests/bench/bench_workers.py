@@ -14,14 +14,13 @@ reported apart. The run fails if the Odoo server exited or hit a limit (its log 
 """
 
 import os
-import subprocess
 import sys
 import threading
 import time
 import xmlrpc.client
 from pathlib import Path
 
-from odoo_env import drop, environment, registry_for
+from odoo_env import drop, environment, registry_for, start_worker, stop_process
 
 EVENTS = int(os.environ.get("QSB_BENCH_WORKER_EVENTS") or 10_000)
 # Names of this run only: a bench started meanwhile from the same run directory (another
@@ -112,32 +111,7 @@ def _start_worker(env, name):
     from devstack import config
 
     log = config.RUN / f"bench-worker-{os.getpid()}-{name}.log"
-    handle = open(log, "wb")
-    proc = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/python") if (ROOT / ".venv/bin/python").exists() else sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "quicksol_workers",
-            "worker",
-            "-Q",
-            QUEUE,
-            "-c",
-            "1",
-            "-n",
-            f"bench-{name}@%h",
-            "--loglevel=WARNING",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        cwd=ROOT,
-        start_new_session=True,
-    )
+    proc, handle = start_worker(QUEUE, f"bench-{name}", env, log)
     _wait(
         lambda: proc.poll() is not None
         or " ready." in log.read_text(errors="replace")
@@ -155,23 +129,6 @@ def _consumers(env):
 
     with Connection(env["CELERY_BROKER_URL"]) as conn:
         return conn.default_channel.queue_declare(QUEUE, passive=True)[2]
-
-
-def _stop_worker(proc, handle):
-    import signal
-
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    handle.close()
 
 
 def _round(registry, worker_env, label, batch_size, events, deadline):
@@ -202,7 +159,7 @@ def _round(registry, worker_env, label, batch_size, events, deadline):
         try:
             sampler.stop()
         finally:
-            _stop_worker(proc, handle)
+            stop_process(proc, handle)
     return events / elapsed, sampler, {"published": published, "elapsed": elapsed}
 
 
