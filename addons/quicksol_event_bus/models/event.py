@@ -6,15 +6,12 @@ import uuid
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from quicksol_bus.states import DEAD, DONE, PENDING, QUEUED, UNFINISHED, worst_state, worst_state_sql
 from quicksol_bus.topology import QUEUES
 
-from .event_delivery import DELIVERY_STATES, is_internal
+from .event_delivery import DELIVERY_STATES, MANAGER_GROUP, is_internal
 
 WORKER_GROUP = "quicksol_event_bus.group_event_bus_worker"
-MANAGER_GROUP = "quicksol_event_bus.group_event_bus_manager"
-
-# An event's state summarises its deliveries, worst first.
-_STATE_ORDER = ("dead", "failed", "pending", "queued", "done")
 
 
 class QuicksolEvent(models.Model):
@@ -25,7 +22,10 @@ class QuicksolEvent(models.Model):
 
     uuid = fields.Char(string="Event ID", required=True, readonly=True, index=True, copy=False)
     name = fields.Char(string="Event", required=True, readonly=True, index=True)
-    state = fields.Selection(DELIVERY_STATES, compute="_compute_state", store=True, index=True, readonly=True)
+    # Stored, never computed by the ORM: _recompute_states() sets it after every transition
+    # of a delivery, under the event's row lock (two workers finishing two deliveries of one
+    # event at once each see the other's work).
+    state = fields.Selection(DELIVERY_STATES, default=PENDING, index=True, readonly=True)
     model = fields.Char(readonly=True, index=True)
     res_ids = fields.Json(string="Record IDs", readonly=True)
     payload = fields.Json(string="Data", readonly=True)
@@ -39,12 +39,6 @@ class QuicksolEvent(models.Model):
     last_error = fields.Text(compute="_compute_summary")
 
     _sql_constraints = [("uuid_unique", "unique(uuid)", "The event id must be unique.")]
-
-    @api.depends("delivery_ids.state")
-    def _compute_state(self):
-        for event in self:
-            states = set(event.delivery_ids.mapped("state"))
-            event.state = next((s for s in _STATE_ORDER if s in states), "pending")
 
     @api.depends("delivery_ids.observer", "delivery_ids.attempts", "delivery_ids.last_error")
     def _compute_summary(self):
@@ -72,7 +66,9 @@ class QuicksolEvent(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_unfinished(self):
-        if any(event.state in ("pending", "queued") for event in self):
+        # The deliveries' own states, not the summary: an event with a failed and a queued
+        # delivery shows "failed", and deleting it would lose the queued one.
+        if any(delivery.state in UNFINISHED for delivery in self.sudo().delivery_ids):
             raise UserError(
                 self.env._(
                     "Pending or queued events cannot be deleted: they would "
@@ -88,6 +84,34 @@ class QuicksolEvent(models.Model):
         if not (self.env.su or self.env.user.has_group(xmlid)):
             raise AccessError(self.env._("This operation is reserved to the group %s.", xmlid))
 
+    # ------------------------------------------------------------------ state
+
+    @api.model
+    def _recompute_states(self, event_ids):
+        """Set each event's state to its worst delivery's (:mod:`quicksol_bus.states`).
+
+        Called after every transition of a delivery. Every event row is written, changed or
+        not: two workers that finish the two deliveries of one event at once would otherwise
+        each read the other's delivery as unfinished (Odoo's transactions are REPEATABLE
+        READ) and leave the event queued forever. Writing the row makes the second of them
+        wait for the first and then fail with a serialization error, which Odoo's request
+        retry turns into a second run that reads both results (the runner lets it through).
+        """
+        event_ids = sorted(set(event_ids))
+        if not event_ids:
+            return
+        self.env["quicksol.event.delivery"].flush_model(["state"])
+        self.env.cr.execute(
+            f"""UPDATE quicksol_event e SET state = worst.state
+                 FROM (SELECT event_id, {worst_state_sql("state")} AS state
+                         FROM quicksol_event_delivery
+                        WHERE event_id = ANY(%s)
+                     GROUP BY event_id) worst
+                WHERE e.id = worst.event_id""",
+            [event_ids],
+        )
+        self.browse(event_ids).invalidate_recordset(["state", "observers", "attempts", "last_error"])
+
     # ------------------------------------------------------------------ outbox
 
     @api.model
@@ -100,8 +124,7 @@ class QuicksolEvent(models.Model):
         ``deliveries`` is a list of ``(ObserverSpec, state, run_mode)``; returns the event and
         its pending deliveries.
         """
-        states = {state for _spec, state, _mode in deliveries}
-        event_state = next((s for s in _STATE_ORDER if s in states), "pending")
+        event_state = worst_state(state for _spec, state, _mode in deliveries)
         uid = self.env.uid
         self.env.cr.execute(
             """INSERT INTO quicksol_event (uuid, name, state, model, res_ids, payload, user_id,
@@ -203,8 +226,8 @@ class QuicksolEvent(models.Model):
         delivery = Delivery.browse(found[pair])
         if attempt is not None and int(attempt) < delivery.publish_attempt:
             return False
-        if delivery.state != "done":
-            delivery._fail("dead", str(error or "")[:10000])
+        if delivery.state != DONE:
+            delivery._fail(DEAD, str(error or "")[:10000])
         return True
 
     @api.model
@@ -213,7 +236,8 @@ class QuicksolEvent(models.Model):
 
         The delivery counts as done without running: ``into_uuid`` names the event whose run
         stands for it. Refused (False) when this delivery is done or unknown, or when the
-        other one does not exist or already failed: then the worker runs it normally. If the
+        other one does not exist or has already run or failed: then the worker runs it
+        normally. If the
         other one fails later, this one fails with it (see quicksol.event.delivery._fail).
         """
         self._check_group(WORKER_GROUP)
@@ -225,17 +249,11 @@ class QuicksolEvent(models.Model):
         if pair not in found or into not in found:
             return False
         delivery, first = Delivery.browse(found[pair]), Delivery.browse(found[into])
-        if delivery.state == "done" or first.state in ("failed", "dead"):
+        # Only into a first event that has not run yet: one that ran already cannot stand for
+        # a later one (A, then B, then A again: the second A must run after B).
+        if delivery.state == DONE or first.state not in (PENDING, QUEUED):
             return False
-        delivery._set(
-            {
-                "state": "done",
-                "run_mode": "coalesced",
-                "coalesced_into": into[0],
-                "done_at": fields.Datetime.now(),
-                "last_error": False,
-            }
-        )
+        delivery._mark_coalesced_into(first)
         return True
 
     @api.model
