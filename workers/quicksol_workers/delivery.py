@@ -28,7 +28,7 @@ import time
 from quicksol_bus.errors import SignatureError
 from quicksol_bus.retry import RetryPolicy
 
-from .guards import COALESCED, DEFER, FIRE_HEADER, THROTTLED, debounce_key
+from .guards import CLOSED_HEADER, COALESCED, DEFER, FIRE_HEADER, THROTTLED, debounce_key
 from .messages import from_kombu_message, verify
 from .outcome import ACK, DEAD, FAILED, RETRY, Decision, TransientError, classify_exception, decide
 
@@ -78,9 +78,17 @@ class Deliverer:
         try:
             decided = self._decide_all(batch)
             self._mark_done(decided)
+            # A message that closed a debounce window is settled after the window's followers,
+            # and the window forgotten after all of them: a crash in between redelivers it,
+            # and it reads the closed window again (Odoo runs each pair once).
+            decided.sort(key=lambda pair: bool(pair[0].headers.get(CLOSED_HEADER)))
             for delivery, decision in decided:
                 self._settle(delivery, decision)
                 settled.append((delivery, decision))
+            if self.guards is not None:
+                for delivery, _decision in decided:
+                    if delivery.headers.get(CLOSED_HEADER):
+                        self.guards.forget_window(delivery)
         except BaseException:
             done = {id(d) for d, _ in settled}
             for delivery in pulled:
@@ -232,8 +240,6 @@ class Deliverer:
             )
         if delivery.message is not None:
             delivery.message.ack()
-        if self.guards is not None and delivery.headers.get("quicksol_debounce_closed"):
-            self.guards.forget_window(delivery)
 
     def _mark_dead(self, delivery, reason):
         """Tell Odoo; False when it cannot be told now (the beat reconciliation retries)."""

@@ -231,6 +231,39 @@ class QuicksolEvent(models.Model):
         return True
 
     @api.model
+    def mark_expired(self, event_uuid, observer, attempt):
+        """Record that RabbitMQ expired this delivery's message (its queue's TTL) unconsumed.
+
+        Expiry means no worker took the message in time (workers down or overwhelmed), not
+        that the work is bad: the delivery is published again with a new attempt, up to
+        ``EVENT_BUS_MAX_EXPIRIES`` times; after that it is parked as dead with a reason that
+        says so, for an administrator to requeue once workers run (docs/adr/0006). Returns
+        ``"republished"``, ``"parked"`` or False (unknown, stale attempt, or already ended).
+        """
+        self._check_group(WORKER_GROUP)
+        (pair,) = self._validate_items([[event_uuid, observer]])
+        Delivery = self.env["quicksol.event.delivery"].sudo()
+        found = Delivery._lock_pairs([pair])
+        if not found:
+            return False
+        delivery = Delivery.browse(found[pair])
+        if int(attempt) < delivery.publish_attempt or delivery.state not in UNFINISHED:
+            return False
+        expiries = delivery.expired_count + 1
+        delivery._set({"expired_count": expiries})
+        limit = self.env["quicksol.event.bus"]._settings()["max_expiries"]
+        if expiries > limit:
+            delivery._fail(
+                DEAD,
+                f"expired {expiries} times in {delivery.queue}: no worker took it within the queue's "
+                "message TTL; requeue it once the workers run",
+            )
+            return "parked"
+        delivery._set({"last_error": f"expired in {delivery.queue} (no worker took it in time); published again"})
+        delivery._requeue()
+        return "republished"
+
+    @api.model
     def mark_coalesced(self, event_uuid, observer, into_uuid):
         """Record that a worker coalesced this delivery into an identical one (dedup).
 

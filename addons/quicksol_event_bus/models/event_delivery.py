@@ -62,6 +62,9 @@ class QuicksolEventDelivery(models.Model):
         default=1, readonly=True, help="Incremented by every requeue; travels in the message."
     )
     attempts = fields.Integer(default=0, readonly=True, help="Runs of the observer that ended.")
+    expired_count = fields.Integer(
+        string="Expiries", default=0, readonly=True, help="Times its message expired in the queue unconsumed."
+    )
     last_error = fields.Text(readonly=True)
     published_at = fields.Datetime(readonly=True)
     done_at = fields.Datetime(readonly=True)

@@ -295,3 +295,25 @@ class TestRunAsync(BusCase):
         self.assertEqual((event.state, commission.publish_attempt), ("pending", 2))
         self.as_worker().run_async(event_uuid, "quicksol.test.observer.commission")
         self.assertEqual(event.state, "done")
+
+    def test_an_expired_message_is_published_again_then_parked_with_a_reason(self):
+        event_uuid = self.emit("testrec.custom", {})
+        delivery = self.delivery(event_uuid, ASYNC)
+        delivery._transition({"state": "queued"})
+        worker = self.as_worker()
+        self.assertEqual(worker.mark_expired(event_uuid, ASYNC, 1), "republished")
+        self.assertEqual((delivery.state, delivery.publish_attempt, delivery.expired_count), ("pending", 2, 1))
+        self.assertIn("expired in audit_events", delivery.last_error)
+        # A late copy of the first attempt's expiry (or dead letter) is stale: ignored.
+        self.assertFalse(worker.mark_expired(event_uuid, ASYNC, 1))
+        self.assertFalse(worker.mark_dead(event_uuid, ASYNC, "late dead letter", 1))
+        self.assertEqual(delivery.state, "pending")
+        for attempt in (2, 3):
+            self.assertEqual(worker.mark_expired(event_uuid, ASYNC, attempt), "republished")
+        self.assertEqual(worker.mark_expired(event_uuid, ASYNC, 4), "parked")
+        self.assertEqual((delivery.state, delivery.event_id.state), ("dead", "dead"))
+        self.assertIn("expired 4 times in audit_events", delivery.last_error)
+        delivery.action_requeue()  # an administrator, once the workers run again
+        self.assertEqual(worker.run_async(event_uuid, ASYNC)["status"], "done")
+        with self.assertRaises(AccessError):
+            self.Event.with_user(self.user).mark_expired(event_uuid, ASYNC, 5)
