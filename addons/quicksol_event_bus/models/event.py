@@ -259,7 +259,9 @@ class QuicksolEvent(models.Model):
                 "message TTL; requeue it once the workers run",
             )
             return "parked"
-        delivery._set({"last_error": f"expired in {delivery.queue} (no worker took it in time); published again"})
+        delivery._set(
+            {"last_error": f"expired in {delivery.queue} (no worker took it in time); published again"}
+        )
         delivery._requeue()
         return "republished"
 

@@ -302,7 +302,9 @@ class TestRunAsync(BusCase):
         delivery._transition({"state": "queued"})
         worker = self.as_worker()
         self.assertEqual(worker.mark_expired(event_uuid, ASYNC, 1), "republished")
-        self.assertEqual((delivery.state, delivery.publish_attempt, delivery.expired_count), ("pending", 2, 1))
+        self.assertEqual(
+            (delivery.state, delivery.publish_attempt, delivery.expired_count), ("pending", 2, 1)
+        )
         self.assertIn("expired in audit_events", delivery.last_error)
         # A late copy of the first attempt's expiry (or dead letter) is stale: ignored.
         self.assertFalse(worker.mark_expired(event_uuid, ASYNC, 1))
