@@ -76,7 +76,8 @@ def test_two_workers_finishing_two_deliveries_of_one_event_leave_it_done(registr
 
     with environment(registry) as env:
         event_uuid = env["quicksol.event.bus"].emit("testrec.custom", {"res_ids": [1]})
-        env.cr.postcommit.clear()  # not published: the test plays the workers itself
+        env.cr.flush()  # writes the outbox rows (precommit) and plans their publish...
+        env.cr.postcommit.clear()  # ...which the test cancels: it plays the workers itself
         env.cr.commit()
         worker_uid = env.ref("quicksol_event_bus.user_event_bus_worker").id
     results = {}

@@ -14,7 +14,8 @@ def _pending_ids(registry, count):
     """Commit ``count`` events with pending deliveries, without publishing them."""
     with environment(registry) as env:
         uuids = [env["quicksol.event.bus"].emit("testrec.created", {"res_ids": [n]}) for n in range(count)]
-        env.cr.postcommit.clear()  # as if the process died between commit and publish
+        env.cr.flush()  # writes the outbox rows (precommit) and plans their publish...
+        env.cr.postcommit.clear()  # ...which never happens: as if the process died in between
         env.cr.commit()
         deliveries = env["quicksol.event.delivery"].search(
             [("event_id.uuid", "in", uuids), ("observer", "=", ASYNC)]

@@ -1,12 +1,11 @@
 """``quicksol.event``: one emitted event routed async — the outbox row and its history."""
 
 import json
-import uuid
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from quicksol_bus.states import DEAD, DONE, PENDING, QUEUED, UNFINISHED, worst_state, worst_state_sql
+from quicksol_bus.states import DEAD, DONE, PENDING, QUEUED, UNFINISHED, worst_state_sql
 from quicksol_bus.topology import QUEUES
 
 from .event_delivery import DELIVERY_STATES, MANAGER_GROUP, is_internal
@@ -111,66 +110,6 @@ class QuicksolEvent(models.Model):
             [event_ids],
         )
         self.browse(event_ids).invalidate_recordset(["state", "observers", "attempts", "last_error"])
-
-    # ------------------------------------------------------------------ outbox
-
-    @api.model
-    def _insert_outbox(self, event_name, model, res_ids, payload_json, context_snapshot, deliveries):
-        """Insert one event and its deliveries with one SQL statement; return
-        ``(uuid, event, pending deliveries)``.
-
-        This is the hot path of every emit routed async, so it skips the ORM's create (about
-        2 ms for the two records, ten times the SQL) and makes one round trip: the rows are
-        new, nothing of them is in the ORM cache. ``payload_json`` is the event data already
-        encoded by the bus's checks (valid JSON for the column); ``deliveries`` is a list of
-        ``(ObserverSpec, state, run_mode)``.
-        """
-        event_uuid = str(uuid.uuid4())
-        uid = self.env.uid
-        values = [
-            (spec.model, spec.queue, spec.effective_priority, state, run_mode, 1 if state == DONE else 0)
-            for spec, state, run_mode in deliveries
-        ]
-        rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(values))
-        self.env.cr.execute(
-            f"""WITH event AS (
-                   INSERT INTO quicksol_event (uuid, name, state, model, res_ids, payload, user_id,
-                                               company_id, context_snapshot, create_uid,
-                                               write_uid, create_date, write_date)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                           now() at time zone 'utc', now() at time zone 'utc')
-                   RETURNING id)
-               INSERT INTO quicksol_event_delivery (event_id, observer, queue, priority, state,
-                   run_mode, attempts, publish_attempt, create_uid, write_uid, create_date,
-                   write_date, done_at)
-               SELECT event.id, v.observer, v.queue, v.priority, v.state, v.run_mode,
-                      v.attempts, 1, %s, %s, now() at time zone 'utc', now() at time zone 'utc',
-                      CASE WHEN v.state = '{DONE}' THEN now() at time zone 'utc' END
-                 FROM event, (VALUES {rows}) AS v(observer, queue, priority, state, run_mode, attempts)
-            RETURNING event_id, id, state""",
-            [
-                event_uuid,
-                event_name,
-                worst_state(state for _spec, state, _mode in deliveries),
-                model or None,
-                json.dumps(res_ids),
-                payload_json,
-                uid,
-                self.env.company.id,
-                json.dumps(context_snapshot),
-                uid,
-                uid,
-                uid,  # the deliveries' create_uid and write_uid
-                uid,
-                *(item for row in values for item in row),
-            ],
-        )
-        inserted = self.env.cr.fetchall()
-        pending = [delivery_id for _event_id, delivery_id, state in inserted if state == PENDING]
-        # sudo - quicksol.event: the emitting user has no read access to the outbox; the
-        # records are handed to the bus (publishing after commit) and to test traps.
-        event = self.sudo().browse(inserted[0][0])
-        return event_uuid, event, self.env["quicksol.event.delivery"].sudo().browse(pending)
 
     # ------------------------------------------------------------------ worker API (RPC)
 

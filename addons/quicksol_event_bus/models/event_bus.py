@@ -12,6 +12,7 @@ from quicksol_bus.names import is_before_event, validate_event_name
 from quicksol_bus.payload import encode_payload
 from quicksol_bus.routing import ObserverIndex
 from quicksol_bus.settings import SETTINGS
+from quicksol_bus.states import DONE, PENDING
 
 from ..tools import bus_settings, observer_spec_of
 
@@ -132,35 +133,28 @@ class QuicksolEventBus(models.AbstractModel):
         for spec in plan.inline + inline_fallback:
             self.env[spec.model].handle(event_name, data)
         event_uuid = None
-        event = self.env["quicksol.event"]
-        pending = self.env["quicksol.event.delivery"]
+        event, pending = self.env["quicksol.event"], self.env["quicksol.event.delivery"]
         if async_observers or inline_fallback:
-            event_uuid, event, pending = self._store_event(
-                event_name, data, encoded, async_observers, inline_fallback
-            )
-            if pending and not traps:
-                self._publish_after_commit(pending)
+            deliveries = [(spec, PENDING, "async") for spec in async_observers] + [
+                (spec, DONE, "inline_fallback") for spec in inline_fallback
+            ]
+            outbox = self.env["quicksol.event"]
+            row = outbox._outbox_row(event_name, data, encoded, deliveries)
+            event_uuid = row.uuid
+            if traps:
+                # Test traps see the rows at once (and nothing is published).
+                inserted = outbox._insert_outbox_rows([row])
+                event = outbox.sudo().browse(inserted[0][0])
+                pending = (
+                    self.env["quicksol.event.delivery"]
+                    .sudo()
+                    .browse([delivery_id for _event, delivery_id, state in inserted if state == PENDING])
+                )
+            else:
+                outbox._buffer_outbox(row)  # written at precommit, published after commit
         for trap in traps:
             trap.record(event_name, data, plan.inline, async_observers, event, pending)
         return event_uuid if async_observers else None
-
-    @api.model
-    def _store_event(self, event_name, data, encoded, async_observers, fallback_observers):
-        """Write the outbox rows in the caller's transaction; return (uuid, event, pending)."""
-        context = self.env.context
-        deliveries = [(spec, "pending", "async") for spec in async_observers] + [
-            (spec, "done", "inline_fallback") for spec in fallback_observers
-        ]
-        return self.env["quicksol.event"]._insert_outbox(
-            event_name=event_name,
-            model=data.get("model"),
-            res_ids=data.get("res_ids") or ([data["res_id"]] if data.get("res_id") else []),
-            payload_json=encoded.decode(),
-            context_snapshot={
-                key: context[key] for key in ("lang", "tz", "allowed_company_ids") if context.get(key)
-            },
-            deliveries=deliveries,
-        )
 
     @api.model
     def _publish_after_commit(self, deliveries):

@@ -105,7 +105,8 @@ class QuicksolEventDeliveryOutbox(models.Model):
     @api.model
     def _claim(self, ids, limit, min_age, stale_after, queue=None):
         """Lock and read, in one query, what the messages of up to ``limit`` deliveries need."""
-        self.env.flush_all()  # the claim is SQL: it must see this transaction's writes
+        self.flush_model()  # the claim is SQL: it must see this transaction's writes (and
+        self.env.flush_all()  # its buffered outbox rows, see outbox_writer.py)
         if stale_after:
             conditions = [
                 f"d.state = '{QUEUED}'",

@@ -167,6 +167,7 @@ class TestRunAsync(BusCase):
 
     def test_an_event_whose_user_is_gone_fails_clearly(self):
         event_uuid = self.emit("testrec.custom", {})
+        self.env.cr.flush()  # the outbox rows are written at precommit: before raw SQL
         self.env.cr.execute("UPDATE quicksol_event SET user_id = NULL WHERE uuid = %s", [event_uuid])
         self.env.invalidate_all()
         result = self.as_worker().run_async(event_uuid, ASYNC)
