@@ -15,7 +15,10 @@ Caveats:
     Anything that reads the outbox in the same transaction sees the buffered rows: reading
     ``quicksol.event`` or ``quicksol.event.delivery`` through the ORM (search, read, browse)
     flushes these models, which writes the buffer first. Raw SQL on those tables must call
-    ``env.cr.flush()`` (or ``flush_model()``) first, as for any ORM write.
+    ``env.cr.flush()`` (or ``flush_model()``) first, as for any ORM write. A savepoint opened
+    with ``flush=False`` neither writes nor drops the buffer: an event emitted inside one that
+    rolls back is still written (Odoo's own ``flush=False`` savepoints are module loading and a
+    few accounting checks, none of which emits).
 """
 
 import json
