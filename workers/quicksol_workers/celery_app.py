@@ -57,6 +57,8 @@ def build_app(config=None):
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=False,  # an unexpected error dead-letters via the DLX
         worker_prefetch_multiplier=1,
+        # Undecodable messages and unknown tasks go to <queue>.dead with a reason (consumer.py).
+        worker_consumer="quicksol_workers.consumer:PoisonConsumer",
         task_default_delivery_mode="persistent",
         task_time_limit=max(120, int(config.odoo_timeout * 4)),
         worker_send_task_events=True,
