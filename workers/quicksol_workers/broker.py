@@ -26,7 +26,7 @@ from amqp.exceptions import MessageNacked
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.serialization import prepare_accept_content
 
-from quicksol_bus.topology import EXCHANGE, TASK_NAME, get_queue
+from quicksol_bus.topology import EXCHANGE, TASK_NAME, get_queue, kombu_queues
 
 __all__ = ["BrokerLink", "DEAD_HEADERS", "PublishFailed"]
 
@@ -276,6 +276,7 @@ class BrokerLink:
             delivery_mode=2,
             mandatory=True,
             content_encoding="utf-8",
+            declare=[_dead_queue(spec)],
             **task.properties,
         )
 
@@ -296,6 +297,7 @@ class BrokerLink:
             content_type=message.content_type or "application/data",
             content_encoding=message.content_encoding or "binary",
             correlation_id=props.get("correlation_id"),
+            declare=[_dead_queue(spec)],
         )
 
     def queue_depth(self, queue_name):
@@ -303,6 +305,12 @@ class BrokerLink:
         channel = self._consuming.ensure()
         _name, count, _consumers = channel.queue_declare(queue=queue_name, passive=True)
         return count
+
+
+def _dead_queue(spec):
+    """The dead queue of ``spec`` as the topology declares it (declared once per channel when
+    a dead letter comes before Odoo's publisher declared the topology)."""
+    return next(queue for queue in kombu_queues() if queue.name == spec.dead_queue)
 
 
 def _dead_headers(reason, marked, queue):

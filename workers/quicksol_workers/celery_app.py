@@ -40,8 +40,11 @@ def build_app(config=None):
         broker_url=config.broker_url,
         result_backend=config.result_backend,
         broker_connection_retry_on_startup=True,
-        # Any republish from a worker waits for the broker's confirm.
-        broker_transport_options={"confirm_publish": True},
+        # Celery's own publishes (task events, beat's periodic tasks) do not wait for a confirm:
+        # under a memory or disk alarm none comes, and the wait would freeze the worker's main
+        # loop. Retries and dead letters go through BrokerLink, which confirms with a timeout
+        # (docs/adr/0005-workers-delivery.md §12).
+        broker_transport_options={"write_timeout": config.broker_timeout},
         task_queues=[*work_queues(), maintenance],
         task_default_queue=MAINTENANCE_QUEUE,
         task_routes={
