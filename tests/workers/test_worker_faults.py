@@ -1,6 +1,6 @@
 """Worker-side faults against real services (issue 7's fault matrix, worker items): poison
 messages of every kind mixed with genuine ones, an envelope of another database, the worker
-user losing its group, a RabbitMQ memory alarm. Real worker processes, RabbitMQ, Redis, Odoo.
+user losing its group, RabbitMQ memory and disk alarms. Real worker processes, RabbitMQ, Redis, Odoo.
 
 The audit tests share one module worker (QSB_WORKER_* below); every wait is a condition with
 a deadline, no test asserts a duration.
@@ -250,46 +250,63 @@ def test_the_worker_user_losing_its_group_holds_messages_until_restored_then_run
 # ------------------------------------------------------------------------------ item 2
 
 
-class MemoryAlarm:
-    """``rabbitmqctl set_vm_memory_high_watermark absolute 1`` on the test broker, restored."""
+class BrokerAlarm:
+    """A memory alarm (``set_vm_memory_high_watermark absolute 1``) or a disk alarm
+    (``set_disk_free_limit`` above the free space) on the test broker; ``clear`` restores the
+    value read before."""
 
-    def __init__(self):
+    def __init__(self, kind):
         from devstack import rabbitmq
 
+        self.kind = kind
         self._ctl = rabbitmq._ctl
-        out = self._ctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().").stdout
-        self.original = out.strip() or "0.4"
+        probe = {
+            "memory": "vm_memory_monitor:get_vm_memory_high_watermark().",
+            "disk": "rabbit_disk_monitor:get_disk_free_limit().",
+        }[kind]
+        self.original = self._ctl("eval", probe).stdout.strip()
+        assert self.original, f"could not read the broker's {kind} limit"
 
     def raise_(self):
-        self._ctl("set_vm_memory_high_watermark", "absolute", "1")
+        if self.kind == "memory":
+            self._ctl("set_vm_memory_high_watermark", "absolute", "1")
+        else:
+            self._ctl("set_disk_free_limit", "1000000GB")
+
+    def raised(self, rabbitmq_admin):
+        flag = "mem_alarm" if self.kind == "memory" else "disk_free_alarm"
+        return all(node.get(flag) for node in rabbitmq_admin._call("GET", "nodes"))
 
     def clear(self):
         value = self.original
-        if value.startswith("{absolute"):
+        if self.kind == "disk":
+            self._ctl("set_disk_free_limit", value)
+        elif value.startswith("{absolute"):
             self._ctl("set_vm_memory_high_watermark", "absolute", value.split(",")[1].strip(" }"))
         else:
             self._ctl("set_vm_memory_high_watermark", value)
 
 
 @pytest.mark.fault
-def test_a_memory_alarm_never_stalls_the_worker_and_the_backlog_finishes_after_it(
-    odoo_admin, clean_queues, amqp, rabbitmq_admin, start_worker, wait_for
+@pytest.mark.parametrize("kind", ["memory", "disk"])
+def test_a_broker_alarm_never_stalls_the_worker_and_the_backlog_finishes_after_it(
+    kind, odoo_admin, clean_queues, amqp, rabbitmq_admin, start_worker, wait_for
 ):
     retried = record(odoo_admin, "retried under the alarm")
     # At the head of the backlog: an event whose first try fails (its retry must be published)
     uuid_retried = emit(odoo_admin, "testrec.eventually", {"res_ids": [retried], "fail_times": 1})
-    res_ids = [record(odoo_admin, f"alarm {i}") for i in range(12)]
+    res_ids = [record(odoo_admin, f"alarm {i}") for i in range(8)]
     uuids = [emit(odoo_admin, "testrec.flaky", {"res_ids": [res_id], "fail": ""}) for res_id in res_ids]
-    wait_for(lambda: amqp.depth(NOTIFY) == 13, timeout=30, message="the backlog never reached the queue")
-    alarm = MemoryAlarm()
+    wait_for(lambda: amqp.depth(NOTIFY) == 9, timeout=30, message="the backlog never reached the queue")
+    alarm = BrokerAlarm(kind)
     alarm.raise_()
     try:
         wait_for(
-            lambda: all(node.get("mem_alarm") for node in rabbitmq_admin._call("GET", "nodes")),
+            lambda: alarm.raised(rabbitmq_admin),
             timeout=30,
-            message="RabbitMQ did not raise the memory alarm",
+            message=f"RabbitMQ did not raise the {kind} alarm",
         )
-        worker = start_worker(NOTIFY, env={**FAST_RETRIES, "QSB_WORKER_BATCH_SIZE": "5"})
+        worker = start_worker(NOTIFY, env={**FAST_RETRIES, "QSB_WORKER_BATCH_SIZE": "3"})
         # under the alarm: the retry cannot be published, every other message is drained
         wait_for(
             lambda: worker.log_count("could not publish the retry") >= 1,
@@ -299,11 +316,12 @@ def test_a_memory_alarm_never_stalls_the_worker_and_the_backlog_finishes_after_i
         wait_for(
             lambda: worker.log_count("event delivered") >= len(uuids),
             timeout=60,
-            message="the worker stopped draining under the memory alarm",
+            message=f"the worker stopped draining under the {kind} alarm",
         )
         assert all(odoo_admin.state(uuid, FLAKY) == "done" for uuid in uuids)
     finally:
         alarm.clear()
+    wait_for(lambda: not alarm.raised(rabbitmq_admin), timeout=60, message=f"the {kind} alarm did not clear")
     wait_for(
         lambda: odoo_admin.state(uuid_retried, EVENTUALLY) == "done",
         timeout=90,
