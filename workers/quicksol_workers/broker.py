@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 
 from amqp.exceptions import MessageNacked
 from kombu import Connection, Exchange, Producer, Queue
+from kombu.exceptions import OperationalError
 from kombu.serialization import prepare_accept_content
 
 from quicksol_bus.topology import EXCHANGE, TASK_NAME, get_queue, kombu_queues
@@ -141,7 +142,13 @@ class BrokerLink:
                 channel = self._publishing.ensure()
                 Producer(channel, serializer="json").publish(confirm_timeout=self.timeout, **publish_args)
                 return
-            except (TimeoutError, OSError, MessageNacked, *self._connection_errors()) as error:
+            except (
+                TimeoutError,
+                OSError,
+                MessageNacked,
+                OperationalError,
+                *self._connection_errors(),
+            ) as error:
                 timed_out = isinstance(error, TimeoutError) or self.blocked_reason is not None
                 self._publishing.close(graceful=not timed_out)
                 if timed_out or attempt == 2:
