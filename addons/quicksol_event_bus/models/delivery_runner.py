@@ -30,7 +30,7 @@ PERMANENT_ERRORS = (UserError, AccessError)
 
 
 class QuicksolEventDeliveryRunner(models.Model):
-    _inherit = "quicksol.event.delivery"
+    _inherit = "quicksol.event.delivery"  # pylint: disable=consider-merging-classes-inherited
 
     @api.model
     def _lock_pairs(self, pairs):

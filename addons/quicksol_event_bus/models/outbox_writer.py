@@ -56,7 +56,7 @@ class OutboxRow:
 
 
 class QuicksolEventOutboxWriter(models.Model):
-    _inherit = "quicksol.event"
+    _inherit = "quicksol.event"  # pylint: disable=consider-merging-classes-inherited
 
     @api.model
     def _outbox_row(self, event_name, data, encoded, deliveries):
@@ -167,7 +167,7 @@ class QuicksolEventOutboxWriter(models.Model):
 
 
 class QuicksolEventDeliveryOutboxWriter(models.Model):
-    _inherit = "quicksol.event.delivery"
+    _inherit = "quicksol.event.delivery"  # pylint: disable=consider-merging-classes-inherited
 
     def flush_model(self, fnames=None):
         self.env["quicksol.event"]._write_outbox_buffer()
