@@ -7,7 +7,7 @@
     "author": "Quicksol",
     "website": "https://github.com/quicksol/quicksol-event-bus",
     "license": "LGPL-3",
-    "depends": ["base"],
+    "depends": ["base", "mail"],
     "external_dependencies": {"python": ["quicksol_bus", "kombu", "celery"]},
     "data": [
         "security/security.xml",
@@ -15,8 +15,10 @@
         "data/ir_cron.xml",
         "views/event_views.xml",
         "views/event_delivery_views.xml",
+        "views/event_admin_views.xml",
+        "views/event_report_views.xml",
         "views/menus.xml",
     ],
     "installable": True,
-    "application": False,
+    "application": True,
 }
