@@ -17,6 +17,7 @@
         "views/event_delivery_views.xml",
         "views/event_admin_views.xml",
         "views/event_report_views.xml",
+        "views/observer_views.xml",
         "views/menus.xml",
     ],
     "installable": True,

@@ -4,3 +4,4 @@ from . import event_bus
 from . import event
 from . import event_delivery
 from . import event_admin
+from . import observer_admin

@@ -48,8 +48,9 @@ class QuicksolEventDeliveryAdmin(models.Model):
         selection_add=[
             ("cancelled", "Cancelled by an administrator"),
             ("marked_done", "Marked done by an administrator"),
+            ("disabled", "Skipped: observer disabled"),
         ],
-        ondelete={"cancelled": "set default", "marked_done": "set default"},
+        ondelete={"cancelled": "set default", "marked_done": "set default", "disabled": "set default"},
     )
 
 

@@ -112,6 +112,9 @@ class QuicksolEventBus(models.AbstractModel):
             return None
         sync = self._sync_mode(settings)
         plan = index.plan(event_name, force_sync=force_sync, sync_mode=sync)
+        # Admin hook (models/observer_admin.py): observers an administrator disabled are
+        # dropped from the plan; ``skipped`` are recorded on the event as such.
+        plan, skipped = self._without_disabled(event_name, plan)
         async_observers = plan.async_
         inline_fallback = ()
         if async_observers and settings["broker_down_policy"] == "inline" and not traps:
@@ -123,8 +126,8 @@ class QuicksolEventBus(models.AbstractModel):
             self.env[spec.model].handle(event_name, data)
         event = self.env["quicksol.event"]
         pending = self.env["quicksol.event.delivery"]
-        if async_observers or inline_fallback:
-            event, pending = self._store_event(event_name, data, async_observers, inline_fallback)
+        if async_observers or inline_fallback or skipped:
+            event, pending = self._store_event(event_name, data, async_observers, inline_fallback, skipped)
             if pending and not traps:
                 self._publish_after_commit(pending)
         for trap in traps:
@@ -132,12 +135,14 @@ class QuicksolEventBus(models.AbstractModel):
         return event.uuid if async_observers else None
 
     @api.model
-    def _store_event(self, event_name, data, async_observers, fallback_observers):
+    def _store_event(self, event_name, data, async_observers, fallback_observers, skipped=()):
         """Write the outbox rows in the caller's transaction; return (event, pending)."""
         context = self.env.context
-        deliveries = [(spec, "pending", "async") for spec in async_observers] + [
-            (spec, "done", "inline_fallback") for spec in fallback_observers
-        ]
+        deliveries = (
+            [(spec, "pending", "async") for spec in async_observers]
+            + [(spec, "done", "inline_fallback") for spec in fallback_observers]
+            + [(spec, "done", "disabled") for spec in skipped]
+        )
         return self.env["quicksol.event"]._insert_outbox(
             event_name=event_name,
             model=data.get("model"),

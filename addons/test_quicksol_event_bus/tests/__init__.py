@@ -4,3 +4,4 @@ from . import test_run_async
 from . import test_trap
 from . import test_outbox_broker
 from . import test_admin_actions
+from . import test_observer_admin
