@@ -18,6 +18,7 @@
         "views/event_admin_views.xml",
         "views/event_report_views.xml",
         "views/observer_views.xml",
+        "views/bus_status_views.xml",
         "views/menus.xml",
     ],
     "installable": True,

@@ -136,6 +136,28 @@ SETTINGS = {
             float,
             "seconds a pending delivery waits for its own post-commit publish before the relay takes it",
         ),
+        # Monitoring (the Broker and workers screen, the status API, alerts, metrics).
+        Setting(
+            "rabbitmq_mgmt_url",
+            "EVENT_BUS_RABBITMQ_MGMT_URL",
+            None,
+            str,
+            "URL of the RabbitMQ management API, with its credentials (http://user:password@host:15672/)",
+        ),
+        Setting(
+            "flower_url",
+            "EVENT_BUS_FLOWER_URL",
+            None,
+            str,
+            "URL of Flower, linked from the Broker and workers screen",
+        ),
+        Setting(
+            "monitor_timeout",
+            "EVENT_BUS_MONITOR_TIMEOUT",
+            1.5,
+            float,
+            "seconds each broker or workers check may take before it is reported as timed out",
+        ),
     )
 }
 

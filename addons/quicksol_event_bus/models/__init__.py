@@ -5,3 +5,4 @@ from . import event
 from . import event_delivery
 from . import event_admin
 from . import observer_admin
+from . import bus_monitor

@@ -5,3 +5,4 @@ from . import test_trap
 from . import test_outbox_broker
 from . import test_admin_actions
 from . import test_observer_admin
+from . import test_bus_status
