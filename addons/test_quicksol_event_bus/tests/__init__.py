@@ -6,3 +6,4 @@ from . import test_outbox_broker
 from . import test_admin_actions
 from . import test_observer_admin
 from . import test_bus_status
+from . import test_status_api
