@@ -185,6 +185,20 @@ class EventBusStatusApi(http.Controller):
             event.admin_action("requeue", reason)
         return _json(_event_data(event), status=202)
 
+    @api_route("/api/v1/metrics")
+    def metrics(self):
+        """Prometheus gauges (text format) of the same signals as the alerts."""
+        from quicksol_bus.gauges import CONTENT_TYPE, render
+
+        snapshot = request.env["quicksol.event.bus.monitor"].snapshot()
+        groups = request.env["quicksol.event.bus.incident"]._read_group(
+            [("state", "=", "open")], ["kind"], ["__count"]
+        )
+        body = render(snapshot, dict(groups))
+        return request.make_response(
+            body, headers=[("Content-Type", CONTENT_TYPE), ("Cache-Control", "no-store")]
+        )
+
     @api_route("/api/v1/queues/<string:name>")
     def queue(self, name):
         if name not in QUEUES:

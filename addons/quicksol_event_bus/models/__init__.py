@@ -6,3 +6,4 @@ from . import event_delivery
 from . import event_admin
 from . import observer_admin
 from . import bus_monitor
+from . import bus_incident

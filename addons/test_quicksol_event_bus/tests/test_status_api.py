@@ -55,6 +55,7 @@ class TestStatusApi(HttpCase):
             EVENT_BUS_SIGNING_KEY=SIGNING_KEY,
             EVENT_BUS_SYNC=None,
             EVENT_BUS_MONITOR_TIMEOUT="0.5",
+            EVENT_BUS_RABBITMQ_MGMT_URL=None,
         )
         patch.__enter__()
         self.addCleanup(patch.__exit__, None, None, None)
@@ -203,3 +204,25 @@ class TestStatusApi(HttpCase):
         self.assertTrue(body["broker_reachable"])
         for key in ("depth", "dead_letters", "consumers", "ready", "unacked"):
             self.assertIsInstance(body[key], int, key)
+
+    # ------------------------------------------------------------------ metrics
+
+    def test_prometheus_gauges_need_an_auditor(self):
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.failed_event()
+        status, body = self.call("/api/v1/metrics")
+        self.assertEqual((status, body["error"]["code"]), (401, "unauthorized"))
+        response = self.url_open(
+            "/api/v1/metrics", headers={"Authorization": f"Bearer {self.keys[self.auditor]}"}
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))
+        values = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(response.text)
+            for s in family.samples
+        }
+        self.assertGreaterEqual(values[("quicksol_bus_events", (("state", "failed"),))], 1)
+        self.assertIn(("quicksol_bus_outbox_oldest_pending_seconds", ()), values)
+        self.assertEqual(values[("quicksol_bus_broker_up", ())], 0)  # no management URL in this test
