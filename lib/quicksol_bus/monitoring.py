@@ -47,6 +47,7 @@ class QueueStatus:
     consumers: int = 0
     dead_letters: int = 0
     exists: bool = True
+    dead_policy: str = ""
 
     def as_dict(self):
         return asdict(self)
@@ -97,15 +98,19 @@ def vhost_of(broker_url):
     return vhost or "/"
 
 
-def _management_get(mgmt_url, path, timeout):
+def _management_get(mgmt_url, path, timeout, method="GET", body=None):
     parts = urlsplit(mgmt_url)
     base = display_url(mgmt_url).rstrip("/")
-    request = urllib.request.Request(base + path, headers={"Accept": "application/json"})
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(base + path, data=body, headers=headers, method=method)
     if parts.username:
         token = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         request.add_header("Authorization", "Basic " + base64.b64encode(token).decode())
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read().decode())
+        data = response.read().decode()
+        return json.loads(data) if data.strip() else None
 
 
 def _error_text(error):
@@ -126,7 +131,7 @@ def broker_status(mgmt_url, vhost="/", timeout=DEFAULT_TIMEOUT, queue_names=None
         rows = _management_get(
             mgmt_url,
             f"/api/queues/{quote(vhost, safe='')}?columns=name,messages,messages_ready,"
-            "messages_unacknowledged,consumers",
+            "messages_unacknowledged,consumers,policy",
             timeout,
         )
     except Exception as error:  # noqa: BLE001 - any failure means "not reachable", said as is
@@ -145,6 +150,7 @@ def broker_status(mgmt_url, vhost="/", timeout=DEFAULT_TIMEOUT, queue_names=None
                 consumers=int((row or {}).get("consumers") or 0),
                 dead_letters=int(dead.get("messages") or 0),
                 exists=row is not None,
+                dead_policy=dead.get("policy") or "",
             )
         )
     return BrokerStatus(True, "", queues)

@@ -7,13 +7,19 @@ parallel with short timeouts (``EVENT_BUS_MONITOR_TIMEOUT``), so the snapshot an
 about two seconds when the broker or the workers are down, and says so.
 """
 
-from odoo import api, fields, models
-from odoo.exceptions import AccessError
+import logging
 
-from quicksol_bus.monitoring import check_broker_and_workers, display_url
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from quicksol_bus.dead_letters import apply_dead_letter_policy, purge_recorded_dead_letters
+from quicksol_bus.monitoring import check_broker_and_workers, display_url, vhost_of
 from quicksol_bus.topology import QUEUES
 
+_logger = logging.getLogger(__name__)
+
 AUDITOR_GROUP = "quicksol_event_bus.group_event_bus_auditor"
+MANAGER_GROUP = "quicksol_event_bus.group_event_bus_manager"
 # Failure rate: failed or dead deliveries among those emitted in this window.
 FAILURE_WINDOW = "1 hour"
 STATES = ("pending", "queued", "done", "failed", "dead")
@@ -103,3 +109,70 @@ class QuicksolEventBusMonitor(models.AbstractModel):
             data["broker"] = broker.as_dict()
             data["workers"] = workers.as_dict()
         return data
+
+
+class QuicksolEventBusDeadLetters(models.AbstractModel):
+    """Dead-letter queues: the bounding policy and the purge of recorded dead letters."""
+
+    _inherit = "quicksol.event.bus.monitor"
+
+    @api.model
+    def _check_manager(self):
+        if not (self.env.su or self.env.user.has_group(MANAGER_GROUP)):
+            raise AccessError(self.env._("Only event bus administrators can change the dead-letter queues."))
+
+    @api.model
+    def _recorded_pairs(self, pairs):
+        """The (event uuid, observer) pairs whose delivery Odoo holds in a final state."""
+        if not pairs:
+            return set()
+        self.env["quicksol.event.delivery"].flush_model()
+        self.env.cr.execute(
+            """SELECT e.uuid, d.observer
+                 FROM quicksol_event_delivery d
+                 JOIN quicksol_event e ON e.id = d.event_id
+                WHERE e.uuid = ANY(%s) AND (e.uuid, d.observer) IN %s
+                  AND d.state IN ('dead', 'failed', 'done')""",
+            [list({uuid for uuid, _observer in pairs}), tuple(pairs)],
+        )
+        return set(self.env.cr.fetchall())
+
+    @api.model
+    def purge_recorded_dead_letters(self, queue):
+        """Remove from ``<queue>.dead`` the dead letters Odoo has recorded; return counts."""
+        self._check_manager()
+        if queue not in QUEUES:
+            raise UserError(self.env._("Unknown queue %s.", queue))
+        settings = self.env["quicksol.event.bus"]._settings()
+        if not settings["broker_url"]:
+            raise UserError(self.env._("No broker is configured (sync mode): there is no dead-letter queue."))
+        try:
+            removed, kept = purge_recorded_dead_letters(
+                settings["broker_url"], QUEUES[queue].dead_queue, self._recorded_pairs
+            )
+        except Exception as error:
+            raise UserError(self.env._("The broker could not be reached: %s", error)) from error
+        _logger.info(
+            "%s purged %d recorded dead letters of %s (%d kept)", self.env.user.login, removed, queue, kept
+        )
+        return {"removed": removed, "kept": kept}
+
+    @api.model
+    def apply_dead_letter_policy(self):
+        """Create or update the RabbitMQ policy that bounds every dead-letter queue."""
+        self._check_manager()
+        settings = self.env["quicksol.event.bus"]._settings()
+        if not settings["rabbitmq_mgmt_url"]:
+            raise UserError(self.env._("Set EVENT_BUS_RABBITMQ_MGMT_URL to apply the policy."))
+        try:
+            policy = apply_dead_letter_policy(
+                settings["rabbitmq_mgmt_url"],
+                vhost_of(settings["broker_url"]),
+                settings["monitor_timeout"] * 2,
+            )
+        except Exception as error:
+            raise UserError(
+                self.env._("The RabbitMQ management API refused the policy: %s", error)
+            ) from error
+        _logger.info("%s applied the dead-letter policy %s", self.env.user.login, policy["name"])
+        return policy

@@ -29,6 +29,7 @@ class QuicksolEventBusStatus(models.TransientModel):
     queue_ids = fields.One2many("quicksol.event.bus.status.queue", "status_id", readonly=True)
     rabbitmq_management_url = fields.Char(string="RabbitMQ management", readonly=True)
     flower_url = fields.Char(string="Flower", readonly=True)
+    notice = fields.Char(readonly=True, help="The outcome of the last action on this screen.")
 
     @api.model
     def _values_from_snapshot(self, snapshot):
@@ -63,6 +64,7 @@ class QuicksolEventBusStatus(models.TransientModel):
                         "consumers": queue["consumers"],
                         "dead_letters": queue["dead_letters"],
                         "recorded_dead": by_queue.get(queue["name"], {}).get("dead", 0),
+                        "dead_policy": queue.get("dead_policy") or False,
                     },
                 )
                 for queue in broker["queues"]
@@ -70,10 +72,10 @@ class QuicksolEventBusStatus(models.TransientModel):
         }
 
     @api.model
-    def action_open(self):
+    def action_open(self, notice=False):
         """Take a snapshot and show it (the menu and the Refresh button)."""
         snapshot = self.env["quicksol.event.bus.monitor"].snapshot()
-        status = self.create(self._values_from_snapshot(snapshot))
+        status = self.create({**self._values_from_snapshot(snapshot), "notice": notice})
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Broker and workers"),
@@ -86,6 +88,10 @@ class QuicksolEventBusStatus(models.TransientModel):
 
     def action_refresh(self):
         return self.action_open()
+
+    def action_apply_dead_letter_policy(self):
+        policy = self.env["quicksol.event.bus.monitor"].apply_dead_letter_policy()
+        return self.action_open(notice=self.env._("Dead-letter policy %s applied.", policy["name"]))
 
 
 class QuicksolEventBusStatusQueue(models.TransientModel):
@@ -100,3 +106,17 @@ class QuicksolEventBusStatusQueue(models.TransientModel):
     consumers = fields.Integer(readonly=True)
     dead_letters = fields.Integer(string="Dead letters (broker)", readonly=True)
     recorded_dead = fields.Integer(string="Dead letters (recorded)", readonly=True)
+    dead_policy = fields.Char(string="Dead-letter policy", readonly=True)
+
+    def action_purge_recorded_dead_letters(self):
+        """Remove from <queue>.dead what Odoo recorded, then show the screen again."""
+        self.ensure_one()
+        counts = self.env["quicksol.event.bus.monitor"].purge_recorded_dead_letters(self.name)
+        return self.status_id.action_open(
+            notice=self.env._(
+                "%(removed)s recorded dead letters removed from %(queue)s.dead, %(kept)s kept.",
+                removed=counts["removed"],
+                kept=counts["kept"],
+                queue=self.name,
+            )
+        )

@@ -99,3 +99,90 @@ class TestBusStatus(BusCase):
         self.assertTrue(status.broker_reachable, status.broker_error)
         self.assertEqual(set(status.queue_ids.mapped("name")), set(QUEUES))
         self.assertTrue(status.workers_reachable, status.workers_error)
+
+
+@unittest.skipUnless(
+    (BROKER_URL and MGMT_URL) or SERVICES_EXPECTED,
+    "CELERY_BROKER_URL / QSB_RABBITMQ_MGMT_URL not set: run through `make test`, which starts RabbitMQ",
+)
+@tagged("post_install", "-at_install")
+class TestDeadLetterQueues(BusCase):
+    """Dead-letter queues stay bounded: the policy, and the purge of recorded dead letters."""
+
+    def setUp(self):
+        super().setUp()
+        from kombu import Connection
+
+        from quicksol_bus.topology import kombu_queues
+
+        self.connection = Connection(BROKER_URL)
+        self.addCleanup(self.connection.release)
+        self.channel = self.connection.channel()
+        for queue in kombu_queues():
+            queue(self.channel).declare()
+        self.channel.queue_purge("audit_events.dead")
+        self.addCleanup(self.channel.queue_purge, "audit_events.dead")
+        patch = bus_environment(
+            CELERY_BROKER_URL=BROKER_URL,
+            EVENT_BUS_RABBITMQ_MGMT_URL=MGMT_URL,
+            EVENT_BUS_SIGNING_KEY=SIGNING_KEY,
+        )
+        patch.__enter__()
+        self.addCleanup(patch.__exit__, None, None, None)
+
+    def dead_letter(self, event_uuid, observer):
+        from kombu import Exchange, Producer
+
+        Producer(self.channel).publish(
+            {"dead": True},
+            exchange=Exchange("dlx.audit_events", type="direct"),
+            routing_key="audit_events.dead",
+            headers={"quicksol_event_id": event_uuid, "quicksol_observer": observer},
+        )
+
+    def test_recorded_dead_letters_are_purged_the_others_kept(self):
+        async_observer = "quicksol.test.observer.async"
+        recorded = self.Bus.emit("testrec.custom", {})
+        self.Event.with_user(self.worker).mark_dead(recorded, async_observer, "gave up", 1)
+        unknown_to_odoo = self.Bus.emit("testrec.custom", {})  # still pending: reconciliation decides
+        self.dead_letter(recorded, async_observer)
+        self.dead_letter(unknown_to_odoo, async_observer)
+        self.dead_letter("not-ours", "nobody")
+        admin = self.env.ref("base.user_admin")
+        counts = (
+            self.env["quicksol.event.bus.monitor"]
+            .with_user(admin)
+            .purge_recorded_dead_letters("audit_events")
+        )
+        self.assertEqual(counts, {"removed": 1, "kept": 2})
+        self.assertEqual(self.channel.queue_declare("audit_events.dead", passive=True).message_count, 2)
+        kept = [
+            self.channel.basic_get("audit_events.dead", no_ack=True).headers["quicksol_event_id"]
+            for _ in range(2)
+        ]
+        self.assertEqual(sorted(kept), sorted([unknown_to_odoo, "not-ours"]))
+
+    def test_the_policy_bounds_every_dead_letter_queue_and_only_admins_apply_it(self):
+        from quicksol_bus.monitoring import _management_get
+        from quicksol_bus.topology import DEAD_LETTER_POLICY
+
+        auditor = self.env["res.users"].create(
+            {
+                "name": "DLQ Auditor",
+                "login": "dlq_auditor",
+                "groups_id": [(6, 0, [self.env.ref("quicksol_event_bus.group_event_bus_auditor").id])],
+            }
+        )
+        with self.assertRaises(AccessError):
+            self.env["quicksol.event.bus.monitor"].with_user(auditor).apply_dead_letter_policy()
+        with self.assertRaises(AccessError):
+            self.env["quicksol.event.bus.monitor"].with_user(auditor).purge_recorded_dead_letters(
+                "audit_events"
+            )
+        policy = self.env["quicksol.event.bus.monitor"].apply_dead_letter_policy()
+        stored = _management_get(MGMT_URL, f"/api/policies/%2F/{DEAD_LETTER_POLICY}", 5)
+        self.assertEqual(stored["definition"], policy["definition"])
+        self.assertEqual(stored["definition"]["overflow"], "drop-head")
+        for name in QUEUES:
+            self.assertRegex(f"{name}.dead", stored["pattern"])
+            self.assertNotRegex(name, stored["pattern"])
