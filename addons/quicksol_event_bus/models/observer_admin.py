@@ -120,6 +120,14 @@ class QuicksolEventObserver(models.Model):
             rows.create([{"name": name, "description": self.env[name]._description} for name in missing])
 
     @api.model
+    def web_search_read(self, domain, specification, offset=0, limit=None, order=None, count_limit=None):
+        # The screen always lists every observer of the running registry.
+        self._sync_registry()
+        return super().web_search_read(
+            domain, specification, offset=offset, limit=limit, order=order, count_limit=count_limit
+        )
+
+    @api.model
     def action_open_registry(self):
         self._sync_registry()
         return self.env["ir.actions.act_window"]._for_xml_id(

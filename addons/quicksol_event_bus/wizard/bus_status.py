@@ -72,10 +72,21 @@ class QuicksolEventBusStatus(models.TransientModel):
         }
 
     @api.model
+    def default_get(self, fields_list):
+        """A new screen (the menu) shows a fresh snapshot."""
+        values = super().default_get(fields_list)
+        if "checked_at" in fields_list and not self.env.context.get("quicksol_status_no_snapshot"):
+            snapshot = self.env["quicksol.event.bus.monitor"].snapshot()
+            values.update(self._values_from_snapshot(snapshot))
+        return values
+
+    @api.model
     def action_open(self, notice=False):
         """Take a snapshot and show it (the menu and the Refresh button)."""
         snapshot = self.env["quicksol.event.bus.monitor"].snapshot()
-        status = self.create({**self._values_from_snapshot(snapshot), "notice": notice})
+        status = self.with_context(quicksol_status_no_snapshot=True).create(
+            {**self._values_from_snapshot(snapshot), "notice": notice}
+        )
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Broker and workers"),

@@ -8,3 +8,4 @@ from . import test_observer_admin
 from . import test_bus_status
 from . import test_status_api
 from . import test_alerts
+from . import test_admin_browser

@@ -58,6 +58,16 @@ class TestBusStatus(BusCase):
         self.assertEqual(status.flower_url, "http://127.0.0.1:5555/")
         self.assertEqual(status.rabbitmq_management_url, f"http://127.0.0.1:{port}/")  # no password
 
+    def test_the_menu_opens_a_fresh_snapshot(self):
+        with bus_environment(CELERY_BROKER_URL=None, EVENT_BUS_RABBITMQ_MGMT_URL=None):
+            values = (
+                self.env["quicksol.event.bus.status"]
+                .with_user(self.auditor)
+                .default_get(["checked_at", "broker_reachable", "broker_error", "circuit_state"])
+            )
+        self.assertEqual((values["broker_reachable"], values["circuit_state"]), (False, "sync"))
+        self.assertIn("not configured", values["broker_error"])
+
     def test_sync_mode_and_no_management_url_are_said(self):
         with bus_environment(CELERY_BROKER_URL=None, EVENT_BUS_RABBITMQ_MGMT_URL=None):
             snapshot = self.env["quicksol.event.bus.monitor"].snapshot()

@@ -6,10 +6,10 @@ import os
 import socket
 import unittest
 
+from odoo.addons.quicksol_event_bus.tests.http_server import ensure_http_server
 from odoo.tests import HttpCase, tagged
 
 from .common import SIGNING_KEY, bus_environment
-from .http_server import ensure_http_server
 
 FLAKY = "quicksol.test.observer.flaky"
 BROKER_URL = os.environ.get("CELERY_BROKER_URL")
