@@ -127,13 +127,6 @@ class QuicksolEventObserver(models.Model):
             domain, specification, offset=offset, limit=limit, order=order, count_limit=count_limit
         )
 
-    @api.model
-    def action_open_registry(self):
-        self._sync_registry()
-        return self.env["ir.actions.act_window"]._for_xml_id(
-            "quicksol_event_bus.action_quicksol_event_observer"
-        )
-
     def action_open_deliveries(self):
         self.ensure_one()
         return {

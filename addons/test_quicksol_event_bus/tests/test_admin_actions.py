@@ -208,3 +208,21 @@ class TestAdminActions(BusCase):
         event.invalidate_recordset(["create_date"])
         self.assertIn(event, self.Event.search([("pending_minutes", ">=", 10)]))
         self.assertEqual(event.pending_minutes, 11)
+
+
+@tagged("post_install", "-at_install")
+class TestAdminTranslations(BusCase):
+    def test_the_admin_screens_speak_brazilian_portuguese(self):
+        self.env["res.lang"]._activate_lang("pt_BR")
+        self.env["ir.module.module"]._load_module_terms(["quicksol_event_bus"], ["pt_BR"])
+        menu = self.env.ref("quicksol_event_bus.menu_event_bus_app_observers").with_context(lang="pt_BR")
+        self.assertEqual(menu.name, "Observadores")
+        pt = self.env(context={"lang": "pt_BR"})
+        run_modes = dict(self.env["quicksol.event.delivery"]._fields["run_mode"]._description_selection(pt))
+        self.assertEqual(run_modes["disabled"], "Ignorado: observador desativado")
+        actions = dict(self.env["quicksol.event.admin.wizard"]._fields["action"]._description_selection(pt))
+        self.assertEqual(actions["requeue"], "Reenfileirar mensagens mortas")
+        field = self.env["ir.model.fields"]._get("quicksol.event.bus.status", "outbox_pending")
+        self.assertEqual(field.with_context(lang="pt_BR").field_description, "Entregas não publicadas")
+        with self.assertRaisesRegex(UserError, "Diga o porquê"):
+            self.Event.with_context(lang="pt_BR").browse().admin_action("retry", "")
