@@ -15,6 +15,7 @@ import base64
 import json
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -191,14 +192,15 @@ def check_broker_and_workers(broker_url, mgmt_url, timeout=DEFAULT_TIMEOUT):
     try:
         broker = pool.submit(broker_status, mgmt_url, vhost_of(broker_url), timeout)
         workers = pool.submit(workers_status, broker_url, timeout)
-        # The calls have their own timeouts; this is the backstop for a DNS or TLS stall.
-        deadline = timeout + 0.4
+        # The calls have their own timeouts; this one deadline for both is the backstop (a DNS
+        # or TLS stall, a broker that accepts and then says nothing).
+        deadline = time.monotonic() + timeout + 0.4
         try:
-            broker_result = broker.result(timeout=deadline)
+            broker_result = broker.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             broker_result = BrokerStatus(False, "timed out")
         try:
-            workers_result = workers.result(timeout=0.1 if broker_result.error == "timed out" else deadline)
+            workers_result = workers.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout:
             workers_result = WorkersStatus(False, "timed out")
         return broker_result, workers_result

@@ -65,7 +65,7 @@ def _warm_assets():
         return
     with Registry(dbname).cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
-        for name in ("web.assets_web", "web.assets_web_print"):
+        for name in ("web.assets_web",):  # the web client's only bundle
             bundle = env["ir.qweb"]._get_asset_bundle(name)
             bundle.js()
             bundle.css()
