@@ -144,6 +144,64 @@ SETTINGS = {
             float,
             "seconds a pending delivery waits for its own post-commit publish before the relay takes it",
         ),
+        # Monitoring (the Broker and workers screen, the status API, alerts, metrics).
+        Setting(
+            "rabbitmq_mgmt_url",
+            "EVENT_BUS_RABBITMQ_MGMT_URL",
+            None,
+            str,
+            "URL of the RabbitMQ management API, with its credentials (http://user:password@host:15672/)",
+        ),
+        Setting(
+            "flower_url",
+            "EVENT_BUS_FLOWER_URL",
+            None,
+            str,
+            "URL of Flower, linked from the Broker and workers screen",
+        ),
+        Setting(
+            "monitor_timeout",
+            "EVENT_BUS_MONITOR_TIMEOUT",
+            1.5,
+            float,
+            "seconds each broker or workers check may take before it is reported as timed out",
+        ),
+        # Alert thresholds (quicksol_bus.alerts); 0 turns an alert off.
+        Setting(
+            "alert_queue_depth",
+            "EVENT_BUS_ALERT_QUEUE_DEPTH",
+            1000,
+            int,
+            "messages waiting in a work queue from which an incident is opened",
+        ),
+        Setting(
+            "alert_dead_letters",
+            "EVENT_BUS_ALERT_DEAD_LETTERS",
+            1,
+            int,
+            "dead letters of a queue (in <queue>.dead or recorded in Odoo) from which an incident is opened",
+        ),
+        Setting(
+            "alert_outbox_lag",
+            "EVENT_BUS_ALERT_OUTBOX_LAG",
+            300.0,
+            float,
+            "age in seconds of the oldest unpublished delivery from which an incident is opened",
+        ),
+        Setting(
+            "alert_failure_rate",
+            "EVENT_BUS_ALERT_FAILURE_RATE",
+            0.1,
+            float,
+            "share (0..1) of failed or dead deliveries in the last hour from which an incident is opened",
+        ),
+        Setting(
+            "alert_min_workers",
+            "EVENT_BUS_ALERT_MIN_WORKERS",
+            1,
+            int,
+            "workers that must answer a ping; fewer opens an incident (a broker down opens one too)",
+        ),
     )
 }
 

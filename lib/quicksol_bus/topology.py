@@ -19,6 +19,7 @@ quicksol_bus.errors.UnknownQueue: unknown queue 'nope': declared queues are audi
 """
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 
@@ -49,6 +50,12 @@ DEFAULT_QUEUE = "audit_events"
 MAINTENANCE_QUEUE = "quicksol_maintenance"
 
 _HOUR_MS = 3600 * 1000
+# Dead-letter queues stay bounded by a RabbitMQ policy (applied to existing queues, unlike
+# x-arguments): the oldest dead letters beyond this many, or older than this, are dropped.
+# Odoo keeps the record of each dead delivery (state "dead", its error and data).
+DEAD_LETTER_POLICY = "quicksol-dead-letters"
+DEAD_LETTER_MAX_LENGTH = 10000
+DEAD_LETTER_TTL_MS = 14 * 24 * _HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,23 @@ def kombu_queues():
     return queues
 
 
+def dead_letter_policy(vhost="/"):
+    """The policy that bounds every ``<queue>.dead`` (max length, drop the oldest, TTL)."""
+    names = "|".join(sorted(re.escape(spec.dead_queue) for spec in QUEUES.values()))
+    return {
+        "vhost": vhost,
+        "name": DEAD_LETTER_POLICY,
+        "pattern": f"^({names})$",
+        "apply-to": "queues",
+        "definition": {
+            "max-length": DEAD_LETTER_MAX_LENGTH,
+            "overflow": "drop-head",
+            "message-ttl": DEAD_LETTER_TTL_MS,
+        },
+        "priority": 0,
+    }
+
+
 def rabbitmq_definitions(vhost="/"):
     """RabbitMQ definitions (exchanges, queues, bindings) for ``rabbitmqctl import_definitions``
     or the management plugin's ``load_definitions``; users are left to the deployment."""
@@ -194,7 +218,13 @@ def rabbitmq_definitions(vhost="/"):
                 "arguments": {},
             }
         )
-    return {"vhosts": [{"name": vhost}], "exchanges": exchanges, "queues": queues, "bindings": bindings}
+    return {
+        "vhosts": [{"name": vhost}],
+        "exchanges": exchanges,
+        "queues": queues,
+        "bindings": bindings,
+        "policies": [dead_letter_policy(vhost)],
+    }
 
 
 def main(argv=None):

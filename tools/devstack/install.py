@@ -21,6 +21,7 @@ APT_PACKAGES = [
     "libsasl2-dev",
     "build-essential",
     "python3-dev",
+    "chromium",  # the admin screens' browser tests (Playwright drives it; no browser download)
 ]
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 

@@ -107,6 +107,9 @@ def run_foreground():
             odoo_env.update(
                 CELERY_BROKER_URL=stack_env["CELERY_BROKER_URL"], EVENT_BUS_SIGNING_KEY=workers.signing_key()
             )
+            # The admin's Broker and workers screen reads the management API and links Flower.
+            odoo_env.setdefault("EVENT_BUS_RABBITMQ_MGMT_URL", stack_env["QSB_RABBITMQ_MGMT_URL"])
+            odoo_env.setdefault("EVENT_BUS_FLOWER_URL", f"http://127.0.0.1:{config.port('flower')}/")
         else:
             print(
                 "devstack: workers/pyproject.toml not there: no Celery worker, no Flower; "

@@ -7,3 +7,4 @@ from . import test_security_group_audit
 from . import test_audit_log_access
 from . import test_notifications
 from . import test_property_import
+from . import test_audit_log_browser

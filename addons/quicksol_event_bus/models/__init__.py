@@ -6,3 +6,7 @@ from . import event_delivery
 from . import outbox_writer
 from . import outbox_publisher
 from . import delivery_runner
+from . import event_admin
+from . import observer_admin
+from . import bus_monitor
+from . import bus_incident

@@ -123,6 +123,9 @@ class QuicksolEventBus(models.AbstractModel):
             return None
         sync = self._sync_mode(settings)
         plan = index.plan(event_name, force_sync=force_sync, sync_mode=sync)
+        # Admin hook (models/observer_admin.py): observers an administrator disabled are
+        # dropped from the plan; ``skipped`` are recorded on the event as such.
+        plan, skipped = self._without_disabled(event_name, plan)
         async_observers = plan.async_
         inline_fallback = ()
         if async_observers and settings["broker_down_policy"] == "inline" and not traps:
@@ -134,10 +137,12 @@ class QuicksolEventBus(models.AbstractModel):
             self.env[spec.model].handle(event_name, data)
         event_uuid = None
         event, pending = self.env["quicksol.event"], self.env["quicksol.event.delivery"]
-        if async_observers or inline_fallback:
-            deliveries = [(spec, PENDING, "async") for spec in async_observers] + [
-                (spec, DONE, "inline_fallback") for spec in inline_fallback
-            ]
+        if async_observers or inline_fallback or skipped:
+            deliveries = (
+                [(spec, PENDING, "async") for spec in async_observers]
+                + [(spec, DONE, "inline_fallback") for spec in inline_fallback]
+                + [(spec, DONE, "disabled") for spec in skipped]  # the event says they were skipped
+            )
             outbox = self.env["quicksol.event"]
             row = outbox._outbox_row(event_name, data, encoded, deliveries)
             event_uuid = row.uuid

@@ -3,3 +3,9 @@ from . import test_emit
 from . import test_run_async
 from . import test_trap
 from . import test_outbox_broker
+from . import test_admin_actions
+from . import test_observer_admin
+from . import test_bus_status
+from . import test_status_api
+from . import test_alerts
+from . import test_admin_browser

@@ -1,0 +1,2 @@
+from . import event_admin_wizard
+from . import bus_status
