@@ -255,6 +255,8 @@ def odoo_test_server(services_env, db, name="odoo-e2e"):
         **{k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "USER", "PASSWORD")},
         **services_env,
         "EVENT_BUS_SIGNING_KEY": os.environ.get("EVENT_BUS_SIGNING_KEY") or workers.signing_key(),
+        # Opens the fixture addon's RPC helper (emit_for_test) on this server only.
+        "QSB_TEST_FIXTURES": "1",
     }
     server = OdooServer(conf, db, free_port(), env)
     server.name = name

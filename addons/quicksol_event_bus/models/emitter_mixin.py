@@ -34,6 +34,9 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
     # (256 KiB), which leaves room for the other keys (e.g. ``vals`` of ``updated``) and for
     # a lower EVENT_BUS_PAYLOAD_LIMIT. Raise it only together with the limit.
     _event_ids_per_event = 10000
+    # More key words of this model's values to mask in ``*.updated`` events (e.g. a field
+    # ``cpf``), on top of quicksol_bus.payload.SECRET_KEY_PATTERNS and the observers' own.
+    _event_secret_keys = ()
 
     def _event_name(self, operation, before):
         if not self._event_prefix:
@@ -84,7 +87,7 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
         after = self._event_name("write", before=False)
         if bus._has_observers(after):  # json_safe() costs; skip it when nobody listens
             self._emit_after(
-                bus, "write", self.ids, vals=json_safe(redact_secrets(vals)), changed=sorted(vals)
+                bus, "write", self.ids, vals=json_safe(redact_secrets(vals, extra=self._event_secret_keys + bus._declared_secret_keys())), changed=sorted(vals)
             )
         return result
 

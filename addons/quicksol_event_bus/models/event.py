@@ -301,6 +301,9 @@ class QuicksolEvent(models.Model):
             days = int(
                 self.env["ir.config_parameter"].sudo().get_param("quicksol_event_bus.done_retention_days", 30)
             )
+        # 0 or less would delete the whole done history at once: refuse, never round.
+        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            raise UserError(self.env._("days must be a whole number of days, 1 or more; got %r.", days))
         self.env.flush_all()  # the SQL below reads the stored event states
         self.env.cr.execute(
             """DELETE FROM quicksol_event WHERE id IN (

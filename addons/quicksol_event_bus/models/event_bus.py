@@ -8,7 +8,7 @@ from odoo.exceptions import AccessError
 
 from quicksol_bus.breaker import CircuitBreaker
 from quicksol_bus.names import is_before_event, validate_event_name
-from quicksol_bus.payload import encode_payload
+from quicksol_bus.payload import encode_payload, redact_secrets
 from quicksol_bus.routing import ObserverIndex
 
 from ..tools import bus_settings, observer_spec_of
@@ -47,6 +47,7 @@ class QuicksolEventBus(models.AbstractModel):
         # Built at every registry load (module install/uninstall builds a new registry), so a
         # badly declared observer fails loudly here, at load, not at its first event.
         self.pool._quicksol_observer_index = self._build_observer_index()
+        self.pool._quicksol_secret_keys = None
 
     @api.model
     def _build_observer_index(self):
@@ -59,6 +60,17 @@ class QuicksolEventBus(models.AbstractModel):
         if index is None:
             index = self.pool._quicksol_observer_index = self._build_observer_index()
         return index
+
+    @api.model
+    def _declared_secret_keys(self):
+        """Key words the installed observers declare secret (``_secret_keys``), cached per
+        registry: masked in every stored event on top of the built-in patterns."""
+        keys = getattr(self.pool, "_quicksol_secret_keys", None)
+        if keys is None:
+            names = self.pool.descendants([OBSERVER_BASE], "_inherit")
+            keys = tuple(sorted({key for name in names for key in (self.pool[name]._secret_keys or ())}))
+            self.pool._quicksol_secret_keys = keys
+        return keys
 
     @api.model
     def _has_observers(self, event_name):
@@ -142,7 +154,8 @@ class QuicksolEventBus(models.AbstractModel):
             event_name=event_name,
             model=data.get("model"),
             res_ids=data.get("res_ids") or ([data["res_id"]] if data.get("res_id") else []),
-            payload=data,
+            # What is stored is what the broker carries: no secret-looking value in either.
+            payload=redact_secrets(data, extra=self._declared_secret_keys()),
             context_snapshot={
                 key: context[key] for key in ("lang", "tz", "allowed_company_ids") if context.get(key)
             },

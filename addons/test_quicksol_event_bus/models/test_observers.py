@@ -37,6 +37,7 @@ class AsyncObserver(models.AbstractModel):
     _description = "Test observer: async on the audit queue"
     _observe_events = ["testrec.created", "testrec.custom"]
     _async_capable = True
+    _secret_keys = ("cpf",)  # an observer's own secret key words (masked in the outbox)
 
     @api.model
     def handle(self, event_name, data):

@@ -242,4 +242,4 @@ class TestRunAsync(BusCase):
         self.assertEqual(self.Event.sudo().purge_done(), 1)
         self.assertFalse(self.Event.search([("uuid", "=", done_uuid)]))
         self.assertTrue(self.Event.search([("uuid", "=", pending_uuid)]))
-        self.assertEqual(self.Event.sudo().purge_done(days=0), 0)
+        self.assertEqual(self.Event.sudo().purge_done(days=1), 0)

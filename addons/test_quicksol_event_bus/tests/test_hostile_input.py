@@ -1,0 +1,107 @@
+"""Bad input and hostile callers on the bus models: clear refusals, nothing written."""
+
+import os
+from unittest.mock import patch
+
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from .common import BusCase
+
+ASYNC = "quicksol.test.observer.async"
+
+
+@tagged("post_install", "-at_install")
+class TestHostileInput(BusCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Company = cls.env["res.company"]
+        cls.company_a = Company.create({"name": "Bus Company A"})
+        cls.company_b = Company.create({"name": "Bus Company B"})
+        Users = cls.env["res.users"].with_context(quicksol_event_bus_disabled=True)
+        manager = cls.env.ref("quicksol_event_bus.group_event_bus_manager")
+        cls.manager_a, cls.manager_b = (
+            Users.create(
+                {
+                    "name": f"Bus Manager {company.name}",
+                    "login": f"bus_manager_{company.id}",
+                    "company_id": company.id,
+                    "company_ids": [(6, 0, company.ids)],
+                    "groups_id": [(6, 0, [cls.env.ref("base.group_user").id, manager.id])],
+                }
+            )
+            for company in (cls.company_a, cls.company_b)
+        )
+
+    def emit(self, name, data, user=None):
+        with self.async_mode():
+            bus = self.Bus.with_user(user) if user else self.Bus
+            return bus.emit(name, data)
+
+    # ------------------------------------------------------------------ purge_done(days)
+
+    def test_purge_done_refuses_zero_negative_and_non_integer_days(self):
+        done_uuid = self.emit("testrec.custom", {})
+        self.Event.with_user(self.worker).run_async_batch(
+            [[done_uuid, ASYNC], [done_uuid, "quicksol.test.observer.commission"]]
+        )
+        for days in (0, -1, -30, 1.5, "7", True, [30]):
+            with self.assertRaises(UserError, msg=f"days={days!r}") as caught:
+                self.Event.sudo().purge_done(days)
+            self.assertIn("days", str(caught.exception))
+        self.assertTrue(self.Event.search([("uuid", "=", done_uuid)]), "nothing may be purged")
+        self.assertEqual(self.Event.sudo().purge_done(1), 0)  # a valid value still works
+
+    # ------------------------------------------------------------------ secret masking
+
+    def test_secret_looking_values_never_reach_the_outbox(self):
+        data = {
+            "res_ids": [1],
+            "pin": "1234",
+            "Authorization": "Bearer x",
+            "lines": [{"apiKey": "k", "n": 1}, {"client_secret": "c"}],
+            "cpf": "123.456.789-00",  # declared by the async observer (_secret_keys)
+            "name": "kept",
+        }
+        event_uuid = self.emit("testrec.custom", data)
+        event = self.Event.search([("uuid", "=", event_uuid)])
+        self.assertEqual(
+            event.payload,
+            {
+                "res_ids": [1],
+                "pin": "***",
+                "Authorization": "***",
+                "lines": [{"apiKey": "***", "n": 1}, {"client_secret": "***"}],
+                "cpf": "***",
+                "name": "kept",
+            },
+        )
+
+    # ------------------------------------------------------------------ company isolation
+
+    def test_a_manager_sees_only_the_events_of_his_companies(self):
+        uuid_a = self.emit("testrec.custom", {"of": "A"}, user=self.manager_a)
+        uuid_b = self.emit("testrec.custom", {"of": "B"}, user=self.manager_b)
+        Event = self.Event.with_user(self.manager_a)
+        seen = Event.search([("uuid", "in", [uuid_a, uuid_b])])
+        self.assertEqual(seen.mapped("uuid"), [uuid_a])
+        event_b = self.Event.search([("uuid", "=", uuid_b)])
+        with self.assertRaises(AccessError):
+            event_b.with_user(self.manager_a).read(["payload"])
+        Delivery = self.env["quicksol.event.delivery"].with_user(self.manager_a)
+        self.assertFalse(Delivery.search([("event_id.uuid", "=", uuid_b)]))
+        self.assertTrue(Delivery.search([("event_id.uuid", "=", uuid_a)]))
+        with self.assertRaises(AccessError):
+            event_b.delivery_ids.with_user(self.manager_a).read(["state"])
+        self.assertEqual([row["payload"] for row in Event.search_read([], ["payload"])], [{"of": "A"}])
+
+    # ------------------------------------------------------------------ fixture RPC method
+
+    def test_fixture_emit_method_is_refused_outside_a_test_stack(self):
+        with patch.dict(os.environ, {"QSB_TEST_FIXTURES": ""}), self.assertRaises(AccessError):
+            self.Record.emit_for_test("testrec.custom", {})
+        before = self.Event.search_count([])
+        with patch.dict(os.environ, {"QSB_TEST_FIXTURES": "1"}), self.assertRaises(AccessError):
+            self.Record.with_user(self.user).emit_for_test("testrec.custom", {})  # not an admin
+        self.assertEqual(self.Event.search_count([]), before)
