@@ -111,6 +111,8 @@ class SecurityGroupAuditObserver(models.AbstractModel):
                 "event_name": event_name,
                 "event_uuid": emission_id,
                 "user_id": self.env.uid,
+                # The observer runs with the event's context (allowed companies included).
+                "company_id": self.env.company.id,
                 "model": data.get("model"),
                 "res_id": res_id,
                 "timestamp": timestamp,
