@@ -8,6 +8,7 @@ from odoo.exceptions import AccessError, UserError
 
 from quicksol_bus.topology import QUEUES
 
+from ..client_address import outside_request
 from .event_delivery import DELIVERY_STATES, is_internal
 
 WORKER_GROUP = "quicksol_event_bus.group_event_bus_worker"
@@ -178,7 +179,8 @@ class QuicksolEvent(models.Model):
         pairs = self._validate_items(items)
         Delivery = self.env["quicksol.event.delivery"].sudo()
         found = Delivery._lock_pairs(pairs)
-        results = Delivery.browse(list(found.values()))._run_locked()
+        with outside_request():  # observers act for the event's user, not the worker's host
+            results = Delivery.browse(list(found.values()))._run_locked()
         return [
             results[found[pair]]
             if pair in found

@@ -3,6 +3,8 @@
 from odoo import api, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.quicksol_event_bus.client_address import client_address
+
 
 def _log(env, observer, event_name, data, batch_size=1):
     # sudo - quicksol.test.log: observers log for any user in the tests.
@@ -15,6 +17,7 @@ def _log(env, observer, event_name, data, batch_size=1):
             "lang": env.context.get("lang") or "",
             "batch_size": batch_size,
             "event_uuid": env.context.get("quicksol_event_uuid") or False,
+            "client_address": client_address() or False,
         }
     )
 

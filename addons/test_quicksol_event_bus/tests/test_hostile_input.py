@@ -6,6 +6,8 @@ from unittest.mock import patch
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
+from odoo.addons.quicksol_event_bus.client_address import client_address, outside_request, serving_address
+
 from .common import BusCase
 
 ASYNC = "quicksol.test.observer.async"
@@ -105,3 +107,22 @@ class TestHostileInput(BusCase):
         with patch.dict(os.environ, {"QSB_TEST_FIXTURES": "1"}), self.assertRaises(AccessError):
             self.Record.with_user(self.user).emit_for_test("testrec.custom", {})  # not an admin
         self.assertEqual(self.Event.search_count([]), before)
+
+    # ------------------------------------------------------------------ client address
+
+    def test_no_request_means_no_address_and_workers_act_for_no_client(self):
+        self.assertIsNone(client_address())  # a test, like a cron or the shell: no request
+        with serving_address("203.0.113.7"):
+            self.assertEqual(client_address(), "203.0.113.7")
+            with outside_request():
+                self.assertIsNone(client_address())
+            self.assertEqual(client_address(), "203.0.113.7")
+            self.Bus.with_context(quicksol_event_bus_sync=True).emit("testrec.custom", {"res_ids": [5]})
+            self.assertEqual(self.logs(ASYNC, "testrec.custom").client_address, "203.0.113.7")
+            event_uuid = self.emit("testrec.custom", {"res_ids": [6]})
+            # the worker's XML-RPC call has an address (its host): observers must not see it
+            self.Event.with_user(self.worker).run_async(event_uuid, ASYNC)
+        ran = self.logs(ASYNC, "testrec.custom").filtered(lambda log: log.res_ids == "6")
+        self.assertEqual(len(ran), 1)
+        self.assertFalse(ran.client_address)
+        self.assertIsNone(client_address())
