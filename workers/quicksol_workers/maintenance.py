@@ -3,9 +3,13 @@
 Reconciliation walks each ``<queue>.dead`` queue once (up to ``limit`` messages): a dead
 letter Odoo was not told about (``quicksol_dead_marked`` false, or dead-lettered by RabbitMQ
 itself on TTL expiry or an unexpected error, so without our headers) and whose signature is
-valid gets ``mark_dead`` in Odoo, with the envelope's publish attempt (Odoo ignores the dead
-letter of an earlier publish than the delivery's current one: it was requeued since); every
-message is published back to the dead queue (with confirms, marked when Odoo was told) before
+valid is offered to Odoo's ``confirm_dead_letter``, with the envelope's signed publish
+attempt. Nothing outside the signature is trusted: the queue a letter sits in and its
+headers can be written by anyone with broker access (a genuine envelope copied into the dead
+queue must not bury live work), so Odoo marks the delivery dead only when it can check the
+letter itself (same publish attempt, queued for longer than the queue's message TTL); an
+``unconfirmed`` letter is kept unmarked and offered again at the next run. Every message is
+published back to the dead queue (with confirms, marked when Odoo has settled it) before
 the old copy is acked, so the dead queue keeps every dead letter for inspection and nothing
 is lost if the job dies half-way.
 """
@@ -36,6 +40,27 @@ def _reason(delivery):
     return "dead-lettered"
 
 
+# Odoo's verdict on a dead letter -> its quicksol_dead_marked header: True (Odoo holds the
+# delivery's final state), False (offer it again later), "n/a" (nothing to tell Odoo).
+_MARKED = {
+    "dead": True,
+    "failed": True,
+    "done": "n/a",
+    "stale": "n/a",
+    "unknown": "n/a",
+    "unconfirmed": False,
+}
+
+
+def _confirm(connector, delivery):
+    if delivery.attempt is None:
+        return "unknown"  # an envelope without a publish attempt names no delivery of ours
+    verdict = connector.execute(
+        "confirm_dead_letter", delivery.event_id, delivery.observer, _reason(delivery)[:2000], delivery.attempt
+    )
+    return verdict if verdict in _MARKED else "unconfirmed"
+
+
 def reconcile_dead_letters(app, limit=1000, broker=None, connector=None):
     """Return {queue: number of dead letters newly marked dead in Odoo}."""
     config = app.quicksol_config
@@ -62,11 +87,9 @@ def reconcile_dead_letters(app, limit=1000, broker=None, connector=None):
                         now_marked = "n/a"
                     else:
                         try:
-                            connector.mark_dead(
-                                delivery.event_id, delivery.observer, _reason(delivery), delivery.attempt
-                            )
-                            now_marked = True
-                            marked[spec.name] += 1
+                            verdict = _confirm(connector, delivery)
+                            now_marked = _MARKED[verdict]
+                            marked[spec.name] += verdict == "dead"
                         except Exception as error:
                             if classify_exception(error) is None:
                                 raise

@@ -3,3 +3,4 @@ from . import emitter_mixin
 from . import event_bus
 from . import event
 from . import event_delivery
+from . import dead_letter

@@ -126,3 +126,36 @@ class TestHostileInput(BusCase):
         self.assertEqual(len(ran), 1)
         self.assertFalse(ran.client_address)
         self.assertIsNone(client_address())
+
+    # ------------------------------------------------------------------ dead-letter reconciliation
+
+    def test_a_dead_letter_is_confirmed_only_when_no_live_message_can_remain(self):
+        event_uuid = self.emit("testrec.custom", {"res_ids": [7]})
+        delivery = self.env["quicksol.event.delivery"].search(
+            [("event_id.uuid", "=", event_uuid), ("observer", "=", ASYNC)]
+        )
+        delivery._set({"state": "queued", "published_at": "2999-01-01 00:00:00"})
+        worker = self.Event.with_user(self.worker)
+        attempt = delivery.publish_attempt
+        # a genuine envelope copied into <queue>.dead while its live message is still queued
+        self.assertEqual(worker.confirm_dead_letter(event_uuid, ASYNC, "forged reason", attempt), "unconfirmed")
+        self.assertEqual(delivery.state, "queued")
+        self.assertEqual(worker.confirm_dead_letter(event_uuid, ASYNC, "x", attempt - 1), "stale")
+        self.assertEqual(worker.confirm_dead_letter(event_uuid, ASYNC, "x", attempt + 1), "stale")
+        self.assertEqual(worker.confirm_dead_letter("no-such-uuid", ASYNC, "x", 1), "unknown")
+        for odd in (None, "1", 1.0, True):
+            with self.assertRaises(UserError, msg=repr(odd)):
+                worker.confirm_dead_letter(event_uuid, ASYNC, "x", odd)
+        self.assertEqual(delivery.state, "queued")
+        # past the queue's message TTL RabbitMQ holds no live copy: the letter is believed
+        self.env.cr.execute(
+            "UPDATE quicksol_event_delivery SET published_at = now() - interval '30 days' WHERE id = %s",
+            [delivery.id],
+        )
+        delivery.invalidate_recordset()
+        self.assertEqual(worker.confirm_dead_letter(event_uuid, ASYNC, "expired", attempt), "dead")
+        self.assertEqual(delivery.state, "dead")
+        self.assertIn("expired", delivery.last_error)
+        self.assertEqual(worker.confirm_dead_letter(event_uuid, ASYNC, "again", attempt), "dead")
+        with self.assertRaises(AccessError):
+            self.Event.with_user(self.manager_a).confirm_dead_letter(event_uuid, ASYNC, "x", attempt)
