@@ -45,7 +45,9 @@ def clean_invitation(values, allowed_company_ids):
         raise InvitationError("the user's values must be a dict")
     unknown = sorted(set(values) - set(ALLOWED_KEYS), key=str)
     if unknown:
-        raise InvitationError(f"owners may only set {', '.join(ALLOWED_KEYS)}; not {', '.join(map(str, unknown))}")
+        raise InvitationError(
+            f"owners may only set {', '.join(ALLOWED_KEYS)}; not {', '.join(map(str, unknown))}"
+        )
     for key in _TEXT_KEYS:
         if key in values and not isinstance(values[key], str):
             raise InvitationError(f"{key} must be text")

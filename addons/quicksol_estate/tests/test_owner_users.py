@@ -33,7 +33,9 @@ class TestOwnerCreatesUsers(EstateCase):
         self.assertEqual(user.company_id, owner.company_id)
         # the new user sees his company's property, not the other one
         Property = self.env["real.estate.property"].with_user(user)
-        self.assertEqual(Property.search([("id", "in", (self.property_a | self.property_b).ids)]), self.property_a)
+        self.assertEqual(
+            Property.search([("id", "in", (self.property_a | self.property_b).ids)]), self.property_a
+        )
 
     def test_owner_cannot_give_a_foreign_company(self):
         count = self.env["res.users"].search_count([])

@@ -3,7 +3,6 @@
 import uuid
 
 from odoo import fields
-
 from odoo.addons.quicksol_event_bus.client_address import client_address
 
 __all__ = ["emission_context"]

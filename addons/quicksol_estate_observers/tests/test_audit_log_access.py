@@ -121,8 +121,12 @@ class TestAuditLogCompanies(ObserversCase):
             for company in companies
         ]
         Property = self.env["real.estate.property"]
-        prop_a = Property.with_user(admins[0]).create({"name": "Row A", "estate_company_id": self.company_a.id})
-        prop_b = Property.with_user(admins[1]).create({"name": "Row B", "estate_company_id": self.company_a.id})
+        prop_a = Property.with_user(admins[0]).create(
+            {"name": "Row A", "estate_company_id": self.company_a.id}
+        )
+        prop_b = Property.with_user(admins[1]).create(
+            {"name": "Row B", "estate_company_id": self.company_a.id}
+        )
         row_a, row_b = (
             self.Log.search([("event_name", "=", "property.created"), ("res_id", "=", prop.id)])
             for prop in (prop_a, prop_b)

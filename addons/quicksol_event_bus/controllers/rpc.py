@@ -5,9 +5,8 @@ event emitted by a change made over XML-RPC or JSON-RPC would not know where the
 from (see ``client_address``). The routes and their answers are Odoo's own.
 """
 
-from odoo.http import request, route
-
 from odoo.addons.base.controllers import rpc
+from odoo.http import request, route
 
 from ..client_address import serving_address
 

@@ -87,7 +87,13 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
         after = self._event_name("write", before=False)
         if bus._has_observers(after):  # json_safe() costs; skip it when nobody listens
             self._emit_after(
-                bus, "write", self.ids, vals=json_safe(redact_secrets(vals, extra=self._event_secret_keys + bus._declared_secret_keys())), changed=sorted(vals)
+                bus,
+                "write",
+                self.ids,
+                vals=json_safe(
+                    redact_secrets(vals, extra=self._event_secret_keys + bus._declared_secret_keys())
+                ),
+                changed=sorted(vals),
             )
         return result
 

@@ -1,9 +1,8 @@
 """Observers of the test records; each one logs what it did in quicksol.test.log."""
 
 from odoo import api, models
-from odoo.exceptions import ValidationError
-
 from odoo.addons.quicksol_event_bus.client_address import client_address
+from odoo.exceptions import ValidationError
 
 
 def _log(env, observer, event_name, data, batch_size=1):

@@ -3,10 +3,9 @@
 import os
 from unittest.mock import patch
 
+from odoo.addons.quicksol_event_bus.client_address import client_address, outside_request, serving_address
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
-
-from odoo.addons.quicksol_event_bus.client_address import client_address, outside_request, serving_address
 
 from .common import BusCase
 
@@ -138,7 +137,9 @@ class TestHostileInput(BusCase):
         worker = self.Event.with_user(self.worker)
         attempt = delivery.publish_attempt
         # a genuine envelope copied into <queue>.dead while its live message is still queued
-        self.assertEqual(worker.confirm_dead_letter(event_uuid, ASYNC, "forged reason", attempt), "unconfirmed")
+        self.assertEqual(
+            worker.confirm_dead_letter(event_uuid, ASYNC, "forged reason", attempt), "unconfirmed"
+        )
         self.assertEqual(delivery.state, "queued")
         self.assertEqual(worker.confirm_dead_letter(event_uuid, ASYNC, "x", attempt - 1), "stale")
         self.assertEqual(worker.confirm_dead_letter(event_uuid, ASYNC, "x", attempt + 1), "stale")
