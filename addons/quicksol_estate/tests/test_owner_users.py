@@ -72,3 +72,20 @@ class TestOwnerCreatesUsers(EstateCase):
     def test_a_company_is_required(self):
         with self.assertRaises(UserError):
             self.create_as(self.users["owner_a"], estate_company_ids=[], roles=["agent"])
+
+    def test_refusals_are_translated_to_brazilian_portuguese(self):
+        self.env["res.lang"]._activate_lang("pt_BR")
+        self.env["ir.module.module"]._load_module_terms(["quicksol_estate"], ["pt_BR"])
+        Users = self.env["res.users"].with_user(self.users["owner_a"]).with_context(lang="pt_BR")
+        values = {"name": "X", "login": "x_pt", "roles": ["agent"]}
+        with self.assertRaises(AccessError) as caught:
+            Users.create_estate_user(dict(values, estate_company_ids=self.company_b.ids))
+        self.assertIn("imobiliárias às quais pertence", str(caught.exception))
+        with self.assertRaises(UserError) as caught:
+            Users.create_estate_user(dict(values, estate_company_ids=[]))
+        self.assertIn("Não é possível criar este usuário", str(caught.exception))
+        with self.assertRaises(AccessError) as caught:
+            Users.with_user(self.users["agent_a"]).create_estate_user(
+                dict(values, estate_company_ids=self.company_a.ids)
+            )
+        self.assertIn("Somente proprietários", str(caught.exception))

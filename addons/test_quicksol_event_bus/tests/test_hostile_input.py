@@ -53,6 +53,11 @@ class TestHostileInput(BusCase):
             self.assertIn("days", str(caught.exception))
         self.assertTrue(self.Event.search([("uuid", "=", done_uuid)]), "nothing may be purged")
         self.assertEqual(self.Event.sudo().purge_done(1), 0)  # a valid value still works
+        self.env["res.lang"]._activate_lang("pt_BR")
+        self.env["ir.module.module"]._load_module_terms(["quicksol_event_bus"], ["pt_BR"])
+        with self.assertRaises(UserError) as caught:
+            self.Event.sudo().with_context(lang="pt_BR").purge_done(0)
+        self.assertIn("deve ser um número inteiro de dias", str(caught.exception))
 
     # ------------------------------------------------------------------ secret masking
 
