@@ -44,7 +44,9 @@ class Caller:
         self.object = xmlrpc.client.ServerProxy(f"{server.url}/xmlrpc/2/object", allow_none=True)
 
     def xmlrpc(self, model, method, *args, **kwargs):
-        return self.object.execute_kw(self.server.db, self.uid, self.password, model, method, list(args), kwargs)
+        return self.object.execute_kw(
+            self.server.db, self.uid, self.password, model, method, list(args), kwargs
+        )
 
     def jsonrpc(self, model, method, *args, **kwargs):
         """Returns the result, or raises ``JsonRpcError`` with Odoo's error data."""
@@ -85,6 +87,24 @@ def security_server(services_env):
         services_env, "qsb_security", "odoo-security", extra=["--proxy-mode"]
     ) as server:
         yield server
+    _purge_work_queues(services_env)
+
+
+def _purge_work_queues(services_env):
+    """The broker is shared by every suite: leave no message of this suite's database for
+    another suite's workers."""
+    from kombu import Connection
+
+    from quicksol_bus.topology import QUEUES
+
+    with Connection(services_env["CELERY_BROKER_URL"]) as connection:
+        channel = connection.channel()
+        for spec in QUEUES.values():
+            for name in (spec.name, spec.dead_queue):
+                try:
+                    channel.queue_purge(name)
+                except Exception:  # noqa: BLE001 - a queue nobody declared yet holds nothing
+                    channel = connection.channel()
 
 
 @pytest.fixture(scope="session")
@@ -96,16 +116,21 @@ def admin(security_server):
 def users(admin):
     """Logins of an internal user, a portal user, and owners, agents, auditors and event-bus
     managers of two estate companies (A and B, each in its own Odoo company)."""
+
     def ref(xmlid):
         module, name = xmlid.split(".")
-        rows = admin("ir.model.data", "search_read", [("module", "=", module), ("name", "=", name)], ["res_id"])
+        rows = admin(
+            "ir.model.data", "search_read", [("module", "=", module), ("name", "=", name)], ["res_id"]
+        )
         return rows[0]["res_id"]
 
     companies = {
         key: admin("res.company", "create", {"name": f"Security Co {key.upper()}"}) for key in ("a", "b")
     }
     estates = {
-        key: admin("real.estate.company", "create", {"name": f"Security Estate {key.upper()}", "code": f"SEC{key}"})
+        key: admin(
+            "real.estate.company", "create", {"name": f"Security Estate {key.upper()}", "code": f"SEC{key}"}
+        )
         for key in ("a", "b")
     }
     internal = ref("base.group_user")
@@ -132,7 +157,11 @@ def users(admin):
         user(f"sec_auditor_{key}", [internal, ref("quicksol_estate.group_real_estate_auditor")], key)
         user(
             f"sec_manager_{key}",
-            [internal, ref("quicksol_event_bus.group_event_bus_manager"), ref("quicksol_estate.group_real_estate_auditor")],
+            [
+                internal,
+                ref("quicksol_event_bus.group_event_bus_manager"),
+                ref("quicksol_estate.group_real_estate_auditor"),
+            ],
             key,
         )
     return {"ids": made, "companies": companies, "estates": estates}
