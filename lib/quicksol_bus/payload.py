@@ -49,7 +49,16 @@ _SCALARS = (str, int, float, bool, type(None))
 # Observers (``_secret_keys``) and emitting models (``_event_secret_keys``) declare more
 # words; they are passed as ``extra``. A secret under an innocent name is kept: masking is
 # a safety net, not a licence to put secrets in event data.
-SECRET_SUBSTRINGS = ("password", "passwd", "secret", "token", "authorization", "signature", "totp", "credential")
+SECRET_SUBSTRINGS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authorization",
+    "signature",
+    "totp",
+    "credential",
+)
 SECRET_WORDS = ("pin", "pwd", "api_key", "apikey", "private_key", "client_secret")
 SECRET_KEY_PATTERNS = SECRET_SUBSTRINGS + SECRET_WORDS
 REDACTED = "***"

@@ -37,7 +37,9 @@ def envelopes(draw):
         payload=draw(st.dictionaries(st.text(max_size=6), json_values, max_size=4)),
         uid=draw(st.integers(1, 10**6)),
         company_id=draw(st.integers(1, 100)),
-        context=draw(st.dictionaries(st.sampled_from([*CONTEXT_ALLOW_LIST, "uid", "active_test"]), _json_scalar)),
+        context=draw(
+            st.dictionaries(st.sampled_from([*CONTEXT_ALLOW_LIST, "uid", "active_test"]), _json_scalar)
+        ),
         attempt=draw(st.integers(1, 1000)),
     )
 
@@ -66,7 +68,8 @@ def test_any_change_of_any_field_breaks_the_signature(envelope, key, data):
 @given(envelopes(), keys, keys)
 def test_another_key_never_verifies(envelope, key, other):
     assume(
-        (key.encode() if isinstance(key, str) else key) != (other.encode() if isinstance(other, str) else other)
+        (key.encode() if isinstance(key, str) else key)
+        != (other.encode() if isinstance(other, str) else other)
     )
     with pytest.raises(SignatureError):
         verify_envelope(sign_envelope(envelope, other), key)

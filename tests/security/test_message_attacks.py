@@ -82,7 +82,9 @@ def stage(admin, security_server, services_env, broker):
     pairs = {}
     for role in ROLES:
         custom = admin("quicksol.test.record", "emit_for_test", "testrec.custom", {"res_ids": [record]})
-        flaky = admin("quicksol.test.record", "emit_for_test", "testrec.flaky", {"res_ids": [record], "fail": ""})
+        flaky = admin(
+            "quicksol.test.record", "emit_for_test", "testrec.flaky", {"res_ids": [record], "fail": ""}
+        )
         pairs[role] = {"audit_events": custom, "commission_events": custom, "notification_events": flaky}
     wait_for = root_conftest.wait_for
     wait_for(
@@ -110,20 +112,20 @@ def redis_client(services_env):
 
 def genuine(stage, role, queue, key, **changes):
     """The envelope Odoo would sign for the staged pair (``changes`` before signing)."""
-    fields = dict(
-        event_id=stage["pairs"][role][queue],
-        event_name="testrec.flaky" if queue == "notification_events" else "testrec.custom",
-        observer=TARGETS[queue],
-        queue=queue,
-        db=stage["db"],
-        model=None,
-        res_ids=[stage["record"]],
-        payload={"res_ids": [stage["record"]]},
-        uid=2,
-        company_id=1,
-        context={},
-        attempt=1,
-    )
+    fields = {
+        "event_id": stage["pairs"][role][queue],
+        "event_name": "testrec.flaky" if queue == "notification_events" else "testrec.custom",
+        "observer": TARGETS[queue],
+        "queue": queue,
+        "db": stage["db"],
+        "model": None,
+        "res_ids": [stage["record"]],
+        "payload": {"res_ids": [stage["record"]]},
+        "uid": 2,
+        "company_id": 1,
+        "context": {},
+        "attempt": 1,
+    }
     fields.update(changes)
     return sign_envelope(build_envelope(**fields), key)
 
@@ -185,7 +187,9 @@ def _variants(stage, queue, key):
     tampered_ids = dict(good, res_ids=[1, 2, 3])
     tampered_user = dict(good, uid=1)  # run it as the superuser, says the attacker
     forged = genuine(stage, "target", queue, "not-the-signing-key")
-    oversized = genuine(stage, "target", queue, "not-the-signing-key", payload={"blob": "x" * (2 * 1024 * 1024)})
+    oversized = genuine(
+        stage, "target", queue, "not-the-signing-key", payload={"blob": "x" * (2 * 1024 * 1024)}
+    )
     malformed = {"event_id": good["event_id"], "observer": good["observer"]}
     return [
         ("unsigned", unsigned, "unsigned message"),
@@ -204,7 +208,9 @@ def test_forged_unsigned_tampered_oversized_messages_are_refused(
     before = effects(admin, stage, redis_client)
     injected = []
     for label, envelope, reason in _variants(stage, queue, signing_key):
-        task_id = broker.inject(queue, envelope, task_id=f"{envelope['event_id']}:{envelope['observer']}:{label}")
+        task_id = broker.inject(
+            queue, envelope, task_id=f"{envelope['event_id']}:{envelope['observer']}:{label}"
+        )
         injected.append((label, task_id, reason))
     for label, task_id, reason in injected:
         headers, _body = wait_dead(wait_for, dead_letters, task_id, queue, stage)
@@ -222,14 +228,21 @@ def test_forged_unsigned_tampered_oversized_messages_are_refused(
 
 
 @pytest.mark.parametrize("queue", list(QUEUES))
-def test_a_replayed_genuine_message_has_no_second_effect(admin, stage, broker, signing_key, redis_client, wait_for, queue):
+def test_a_replayed_genuine_message_has_no_second_effect(
+    admin, stage, broker, signing_key, redis_client, wait_for, queue
+):
     from quicksol_workers.idempotency import done_key
 
     envelope = genuine(stage, "replay", queue, signing_key)
     uuid, observer = envelope["event_id"], envelope["observer"]
 
     def state():
-        return admin("quicksol.event.delivery", "search_read", [("event_id.uuid", "=", uuid), ("observer", "=", observer)], ["state", "attempts"])[0]
+        return admin(
+            "quicksol.event.delivery",
+            "search_read",
+            [("event_id.uuid", "=", uuid), ("observer", "=", observer)],
+            ["state", "attempts"],
+        )[0]
 
     broker.inject(queue, envelope)
     wait_for(lambda: state()["state"] == "done", timeout=30, message=lambda: stage["worker"].text()[-2000:])
@@ -261,7 +274,10 @@ def test_a_message_signed_for_another_database_is_refused(
     task_id = broker.inject(queue, envelope)
 
     def settled():
-        return dead_letters.fetch(task_id, queue) or effects(admin, stage, redis_client, roles=("wrongdb",)) != before
+        return (
+            dead_letters.fetch(task_id, queue)
+            or effects(admin, stage, redis_client, roles=("wrongdb",)) != before
+        )
 
     wait_for(settled, timeout=30, message=lambda: stage["worker"].text()[-2000:])
     if effects(admin, stage, redis_client, roles=("wrongdb",)) != before:
@@ -302,7 +318,11 @@ def test_dead_letter_queues_believe_nothing_unsigned_or_unverifiable(
                 live_copy,
                 {"x-death": [{"reason": "expired", "queue": queue, "count": 1}]},
             ),
-            ("copied, forged unmarked reason", live_copy, {"quicksol_dead_reason": "gave up", "quicksol_dead_marked": False}),
+            (
+                "copied, forged unmarked reason",
+                live_copy,
+                {"quicksol_dead_reason": "gave up", "quicksol_dead_marked": False},
+            ),
             ("forged", genuine(stage, "deadcopy", queue, "wrong-key"), {}),
             ("unsigned", {k: v for k, v in live_copy.items() if k != "signature"}, {}),
             ("tampered", dict(live_copy, attempt=99), {}),
@@ -312,7 +332,7 @@ def test_dead_letter_queues_believe_nothing_unsigned_or_unverifiable(
             broker.inject(dead, envelope, task_id=task_id, headers=headers)
             injected.setdefault(queue, []).append(label)
     marked = reconcile()
-    assert marked == {queue: 0 for queue in QUEUES}, marked
+    assert marked == dict.fromkeys(QUEUES, 0), marked
     assert effects(admin, stage, redis_client) == before  # no delivery became dead
     for queue in QUEUES:
         letters = rabbitmq_admin.get_messages(QUEUES[queue].dead_queue, count=50, ack=True)

@@ -22,11 +22,23 @@ WRONG = [None, ("ops", "wrong"), ("admin", "admin"), ("guest", "guest"), ("", ""
 def flower(security_server, services_env, admin, tmp_path_factory):
     key = admin("quicksol.event.bus", "generate_worker_api_key")
     port = root_conftest.free_port()
-    env = {**worker_environment(security_server, services_env, key), "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)}
+    env = {
+        **worker_environment(security_server, services_env, key),
+        "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH),
+    }
     log = tmp_path_factory.mktemp("flower") / "flower.log"
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
-            [PYTHON, "-m", "celery", "-A", "quicksol_workers", "flower", "--address=127.0.0.1", f"--port={port}"],
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "quicksol_workers",
+                "flower",
+                "--address=127.0.0.1",
+                f"--port={port}",
+            ],
             env=env,
             cwd=ROOT,
             stdout=fh,
@@ -56,7 +68,17 @@ def flower(security_server, services_env, admin, tmp_path_factory):
             proc.wait(10)
 
 
-FLOWER_GETS = ["/", "/workers", "/tasks", "/broker", "/metrics", "/api/workers", "/api/tasks", "/api/task/types", "/api/queues/length"]
+FLOWER_GETS = [
+    "/",
+    "/workers",
+    "/tasks",
+    "/broker",
+    "/metrics",
+    "/api/workers",
+    "/api/tasks",
+    "/api/task/types",
+    "/api/queues/length",
+]
 FLOWER_POSTS = [
     "/api/task/async-apply/quicksol.deliver",
     "/api/task/send-task/quicksol.workers.cleanup",
@@ -94,7 +116,10 @@ def test_rabbitmq_management_api_refuses_unknown_and_default_credentials(service
             response = requests.request(method, base + path, auth=auth, json={}, timeout=30)
             assert response.status_code == 401, (path, auth, response.status_code)
     assert rabbitmq_admin.queue("audit_events") is not None  # the right credentials still work
-    assert requests.get(base + "/api/users/intruder", auth=("quicksol", "quicksol"), timeout=30).status_code == 404
+    assert (
+        requests.get(base + "/api/users/intruder", auth=("quicksol", "quicksol"), timeout=30).status_code
+        == 404
+    )
 
 
 def test_a_revoked_worker_api_key_is_refused_at_once(admin, security_server):
@@ -113,7 +138,9 @@ def test_a_revoked_worker_api_key_is_refused_at_once(admin, security_server):
         assert "Access Denied" in str(caught.value) or "AccessDenied" in str(caught.value), caught.value
     common = xmlrpc.client.ServerProxy(f"{security_server.url}/xmlrpc/2/common", allow_none=True)
     assert common.authenticate(security_server.db, "event_bus_worker", key, {}) is False
-    assert counts(admin, **{"quicksol.event": [], "quicksol.event.delivery": [("state", "=", "dead")]}) == before
+    assert (
+        counts(admin, **{"quicksol.event": [], "quicksol.event.delivery": [("state", "=", "dead")]}) == before
+    )
 
 
 def revoke_in_the_web_client(server, admin, user_id):
@@ -125,7 +152,11 @@ def revoke_in_the_web_client(server, admin, user_id):
         response = session.post(
             f"{server.url}/web/dataset/call_kw",
             timeout=60,
-            json={"jsonrpc": "2.0", "method": "call", "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs}},
+            json={
+                "jsonrpc": "2.0",
+                "method": "call",
+                "params": {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+            },
         )
         body = response.json()
         assert "error" not in body, body["error"]
@@ -134,7 +165,11 @@ def revoke_in_the_web_client(server, admin, user_id):
     login = session.post(
         f"{server.url}/web/session/authenticate",
         timeout=60,
-        json={"jsonrpc": "2.0", "method": "call", "params": {"db": server.db, "login": "admin", "password": "admin"}},
+        json={
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"db": server.db, "login": "admin", "password": "admin"},
+        },
     )
     assert login.json()["result"]["uid"] == admin.uid
     keys = admin("res.users.apikeys", "search", [("user_id", "=", user_id)])

@@ -56,7 +56,11 @@ def _confirm(connector, delivery):
     if delivery.attempt is None:
         return "unknown"  # an envelope without a publish attempt names no delivery of ours
     verdict = connector.execute(
-        "confirm_dead_letter", delivery.event_id, delivery.observer, _reason(delivery)[:2000], delivery.attempt
+        "confirm_dead_letter",
+        delivery.event_id,
+        delivery.observer,
+        _reason(delivery)[:2000],
+        delivery.attempt,
     )
     return verdict if verdict in _MARKED else "unconfirmed"
 

@@ -242,4 +242,7 @@ def test_reconciliation_marks_nothing_odoo_cannot_confirm():
     marked = reconcile_dead_letters(app, broker=broker, connector=connector)
 
     assert marked[QUEUE] == 0
-    assert [(event, marked) for event, _reason, marked in broker.republished] == [("live", False), ("old", "n/a")]
+    assert [(event, marked) for event, _reason, marked in broker.republished] == [
+        ("live", False),
+        ("old", "n/a"),
+    ]
