@@ -199,8 +199,9 @@ class OdooServer:
     admin_login = "admin"
     admin_password = "admin"
 
-    def __init__(self, conf, db, port, env):
+    def __init__(self, conf, db, port, env, extra=()):
         self.conf, self.db, self.port, self.env = conf, db, port, env
+        self.extra = list(extra)
         self.url = f"http://127.0.0.1:{port}"
         self.log = config.RUN / f"{self.name}.log"
 
@@ -214,7 +215,7 @@ class OdooServer:
                 self.db,
                 self.port,
                 self.name,
-                extra=["--max-cron-threads=0"],
+                extra=["--max-cron-threads=0", *self.extra],
                 env=self.env,
                 timeout=timeout,
             )
@@ -229,10 +230,11 @@ class OdooServer:
 
 
 @contextmanager
-def odoo_test_server(services_env, db, name="odoo-e2e"):
+def odoo_test_server(services_env, db, name="odoo-e2e", extra=()):
     """A real Odoo HTTP server on a fresh copy ``db`` of the test database, stopped at exit;
     skips (saying why) when no Odoo can be had. Suites that need a server of their own (the
-    workers' fault tests) call it with another database and name."""
+    workers' fault tests) call it with another database and name; ``extra``: more Odoo
+    options (e.g. ``--proxy-mode``)."""
     reason = odoo.unavailable_reason()
     if reason:
         pytest.skip(f"ODOO NOT AVAILABLE: {reason}")
@@ -255,8 +257,10 @@ def odoo_test_server(services_env, db, name="odoo-e2e"):
         **{k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "USER", "PASSWORD")},
         **services_env,
         "EVENT_BUS_SIGNING_KEY": os.environ.get("EVENT_BUS_SIGNING_KEY") or workers.signing_key(),
+        # Opens the fixture addon's RPC helper (emit_for_test) on this server only.
+        "QSB_TEST_FIXTURES": "1",
     }
-    server = OdooServer(conf, db, free_port(), env)
+    server = OdooServer(conf, db, free_port(), env, extra)
     server.name = name
     server.log = config.RUN / f"{name}.log"
     server.start()

@@ -54,15 +54,20 @@ def is_group_change(changed):
     return any(name in GROUP_FIELDS or name.startswith(GROUP_FIELD_PREFIXES) for name in changed or ())
 
 
-def row_data(event_name, data, res_id=None):
-    """The JSON-ready dict stored in one audit row for ``res_id`` of the event ``data``.
+def row_data(event_name, data, res_id=None, secret_keys=()):
+    """The JSON-ready dict stored in one audit row for ``res_id`` of the event ``data``;
+    ``secret_keys``: key words masked on top of the bus's pattern set.
 
     >>> row_data("property.created", {"model": "m", "res_ids": [1, 2], "ip_address": "::1"}, 2)
     {'event': 'property.created', 'model': 'm', 'ip_address': '::1', 'res_id': 2, 'batch_size': 2}
     """
     row = {"event": event_name}
     # LGPD: the log must not become a leak; secret-looking keys are masked at any depth.
-    row.update(redact_secrets({key: value for key, value in data.items() if key not in _BATCH_KEYS}))
+    row.update(
+        redact_secrets(
+            {key: value for key, value in data.items() if key not in _BATCH_KEYS}, extra=secret_keys
+        )
+    )
     if res_id is not None:
         row["res_id"] = res_id
     if len(data.get("res_ids") or ()) > 1:

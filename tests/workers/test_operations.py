@@ -289,6 +289,13 @@ def test_beat_runs_cleanup_and_reconciliation_against_odoo(
         f"WHERE uuid = '{young_uuid}'",
         db=odoo_server.db,
     )
+    # Odoo believes a dead letter only once its queue's message TTL (7 days here) has passed
+    # since publishing: before that a live copy could still be queued (confirm_dead_letter).
+    postgres.psql(
+        "UPDATE quicksol_event_delivery d SET published_at = published_at - interval '8 days' "
+        f"FROM quicksol_event e WHERE e.id = d.event_id AND e.uuid = '{dead_uuid}'",
+        db=odoo_server.db,
+    )
 
     env = {
         "QSB_WORKER_RETENTION_DAYS": "5",

@@ -44,15 +44,24 @@ def signed(attempt=1, event_id="e1", observer="x.obs"):
 
 
 class FakeConnector:
-    def __init__(self, fail_with=None):
+    def __init__(self, fail_with=None, verdict="dead"):
         self.calls = []
         self.fail_with = fail_with
+        self.verdict = verdict
 
     def mark_dead(self, *args):
         self.calls.append(args)
         if self.fail_with:
             raise self.fail_with
         return True
+
+    def execute(self, method, *args):
+        """Odoo's ``confirm_dead_letter`` (reconciliation asks Odoo, never just tells it)."""
+        assert method == "confirm_dead_letter"
+        self.calls.append(args)
+        if self.fail_with:
+            raise self.fail_with
+        return self.verdict(args) if callable(self.verdict) else self.verdict
 
 
 class FakeMessage:
@@ -218,3 +227,22 @@ def test_a_refused_coalescing_runs_the_event():
     config = WorkerConfig.from_env({})
     assert Guards(config, None, Coalescer(False), info=object())._mark_coalesced(delivery, "e1") is False
     assert Guards(config, None, Coalescer(True), info=object())._mark_coalesced(delivery, "e1") is True
+
+
+def test_reconciliation_marks_nothing_odoo_cannot_confirm():
+    """A genuine envelope copied into the dead queue without our headers while its live
+    message is still queued: Odoo answers ``unconfirmed``, nothing is marked, and the letter
+    goes back unmarked for a later run (when its queue's TTL has passed)."""
+    copied = FakeMessage(signed(attempt=1, event_id="live"), {})
+    stale = FakeMessage(signed(attempt=1, event_id="old"), {"quicksol_dead_reason": "gave up"})
+    broker = FakeBroker([copied, stale])
+    connector = FakeConnector(verdict=lambda args: {"live": "unconfirmed", "old": "stale"}[args[0]])
+    app = SimpleNamespace(quicksol_config=WorkerConfig.from_env({"EVENT_BUS_SIGNING_KEY": KEY}))
+
+    marked = reconcile_dead_letters(app, broker=broker, connector=connector)
+
+    assert marked[QUEUE] == 0
+    assert [(event, marked) for event, _reason, marked in broker.republished] == [
+        ("live", False),
+        ("old", "n/a"),
+    ]

@@ -4,3 +4,4 @@
 from . import test_commission_split
 from . import test_events
 from . import test_security
+from . import test_owner_users

@@ -3,7 +3,7 @@
 import uuid
 
 from odoo import fields
-from odoo.http import request
+from odoo.addons.quicksol_event_bus.client_address import client_address
 
 __all__ = ["emission_context"]
 
@@ -12,18 +12,15 @@ def emission_context():
     """Return ``{'emission_id', 'emitted_at', 'ip_address'}`` for an event being emitted.
 
     The audit observer runs on a worker, after the commit, where there is no HTTP request
-    and the clock has moved on; so the request's IP address (``None`` outside a request:
-    crons, shell, workers) and the time are captured here and travel in the event data,
+    and the clock has moved on; so the client's IP address (``None``: no request, as in
+    crons, the shell and the workers' API) and the time are captured here and travel in the event data,
     with a fresh id that names this emission in every audit row it produces. The id is
     made here, never taken from the context or the caller, so nobody can make their audit
     rows collide with (and be skipped as duplicates of) somebody else's.
     """
-    ip_address = None
-    if request:
-        # With --proxy-mode, werkzeug's ProxyFix already put X-Forwarded-For here.
-        ip_address = request.httprequest.remote_addr
     return {
         "emission_id": str(uuid.uuid4()),
         "emitted_at": fields.Datetime.to_string(fields.Datetime.now()),
-        "ip_address": ip_address,
+        # web client, /xmlrpc/*, /jsonrpc; honours --proxy-mode (see client_address).
+        "ip_address": client_address(),
     }

@@ -55,6 +55,13 @@ class QuicksolAuditLog(models.Model):
     is_group_change = fields.Boolean(
         string="Group Change", readonly=True, index=True, help="The event changed a user's security groups."
     )
+    company_id = fields.Many2one(
+        "res.company",
+        string="Company",
+        readonly=True,
+        index=True,
+        help="The company the acting user worked in: only users allowed in it read the row.",
+    )
     estate_company_ids = fields.Many2many(
         "real.estate.company",
         "quicksol_audit_log_estate_company_rel",

@@ -106,16 +106,19 @@ class SecurityGroupAuditObserver(models.AbstractModel):
         emission_id = data.get("emission_id") or str(uuid.uuid4())
         timestamp = data.get("emitted_at") or fields.Datetime.now()
         group_change = event_name == "user.updated" and audit_rules.is_group_change(data.get("changed"))
+        secret_keys = self.env["quicksol.event.bus"]._declared_secret_keys()
         return [
             {
                 "event_name": event_name,
                 "event_uuid": emission_id,
                 "user_id": self.env.uid,
+                # The observer runs with the event's context (allowed companies included).
+                "company_id": self.env.company.id,
                 "model": data.get("model"),
                 "res_id": res_id,
                 "timestamp": timestamp,
                 "data": json.dumps(
-                    audit_rules.row_data(event_name, data, res_id), sort_keys=True, default=str
+                    audit_rules.row_data(event_name, data, res_id, secret_keys), sort_keys=True, default=str
                 ),
                 "ip_address": data.get("ip_address"),
                 "is_group_change": group_change,

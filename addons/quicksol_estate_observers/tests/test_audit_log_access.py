@@ -96,3 +96,43 @@ class TestAuditLogAccess(ObserversCase):
         self.assertEqual(self.Log._retention_days(), 1825)
         self.env["ir.config_parameter"].set_param("quicksol_estate_observers.audit_retention_days", "oops")
         self.assertEqual(self.Log._retention_days(), 1825)
+
+
+@tagged("post_install", "-at_install")
+class TestAuditLogCompanies(ObserversCase):
+    """Rows belong to the (Odoo) company the acting user worked in: isolated like events."""
+
+    def test_a_manager_of_company_a_reads_none_of_company_b_rows(self):
+        companies = self.env["res.company"].create([{"name": "Audit Co A"}, {"name": "Audit Co B"}])
+        system = self.env.ref("base.group_system")
+        admins = [
+            self.env["res.users"]
+            .with_context(quicksol_event_bus_disabled=True)
+            .create(
+                {
+                    "name": f"Admin {company.name}",
+                    "login": f"audit_admin_{company.id}",
+                    "company_id": company.id,
+                    "company_ids": [(6, 0, company.ids)],
+                    "estate_company_ids": [(6, 0, (self.company_a | self.company_b).ids)],
+                    "groups_id": [(6, 0, [system.id])],
+                }
+            )
+            for company in companies
+        ]
+        Property = self.env["real.estate.property"]
+        prop_a = Property.with_user(admins[0]).create(
+            {"name": "Row A", "estate_company_id": self.company_a.id}
+        )
+        prop_b = Property.with_user(admins[1]).create(
+            {"name": "Row B", "estate_company_id": self.company_a.id}
+        )
+        row_a, row_b = (
+            self.Log.search([("event_name", "=", "property.created"), ("res_id", "=", prop.id)])
+            for prop in (prop_a, prop_b)
+        )
+        self.assertEqual((row_a.company_id, row_b.company_id), (companies[0], companies[1]))
+        visible = self.Log.with_user(admins[0]).search([("id", "in", (row_a | row_b).ids)])
+        self.assertEqual(visible, row_a)
+        with self.assertRaises(AccessError):
+            row_b.with_user(admins[0]).read(["data"])

@@ -186,3 +186,14 @@ def test_row_data_never_keeps_secrets_or_batches():
 def test_ranges_round_trip():
     ids = [1, 2, 3, 10, 11, 40]
     assert audit.ids_of_ranges(audit.id_ranges(ids)) == ids
+
+
+def test_audit_rows_mask_the_bus_patterns_and_the_declared_keys():
+    data = {
+        "model": "res.users",
+        "res_ids": [7],
+        "vals": {"PIN": "1", "apiKey": "k", "cpf": "123", "name": "Ana"},
+    }
+    row = audit.row_data("user.updated", data, 7, secret_keys=("cpf",))
+    assert row["vals"] == {"PIN": "***", "apiKey": "***", "cpf": "***", "name": "Ana"}
+    assert audit.row_data("user.updated", data, 7)["vals"]["cpf"] == "123"

@@ -1,1 +1,2 @@
 from . import status_api
+from . import rpc

@@ -10,3 +10,4 @@ from . import event_admin
 from . import observer_admin
 from . import bus_monitor
 from . import bus_incident
+from . import dead_letter

@@ -19,7 +19,9 @@ class QuicksolAbstractObserver(models.AbstractModel):
                          :meth:`handle_async_batch` call;
     ``_sequence``        order among observers of one event (lower first, then by name);
     ``_debounce_seconds``, ``_dedup_window``, ``_rate_limit``: worker-side throttling
-                         (see docs/adr), exposed to workers by ``quicksol.event.observer_info``.
+                         (see docs/adr), exposed to workers by ``quicksol.event.observer_info``;
+    ``_secret_keys``     more key words whose values the bus masks in every stored event
+                         (on top of ``quicksol_bus.payload.SECRET_KEY_PATTERNS``).
 
     ``handle``/``handle_async``/``handle_async_batch`` are private to RPC (``@api.private``
     applies to every override), so no user can call an observer with data of their own.
@@ -37,6 +39,7 @@ class QuicksolAbstractObserver(models.AbstractModel):
     _debounce_seconds = 0
     _dedup_window = 0
     _rate_limit = None
+    _secret_keys = ()
 
     @api.private
     @api.model

@@ -39,6 +39,9 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
     # (256 KiB), which leaves room for the other keys (e.g. ``vals`` of ``updated``) and for
     # a lower EVENT_BUS_PAYLOAD_LIMIT. Raise it only together with the limit.
     _event_ids_per_event = 10000
+    # More key words of this model's values to mask in ``*.updated`` events (e.g. a field
+    # ``cpf``), on top of quicksol_bus.payload.SECRET_KEY_PATTERNS and the observers' own.
+    _event_secret_keys = ()
 
     def _event_name(self, operation, before):
         if not self._event_prefix:
@@ -95,7 +98,8 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
     def _event_write_values(self, vals):
         """Hook: the ``(vals, omitted)`` of an after-write event (see the class docstring)."""
         binary = {name for name in vals if name in self._fields and self._fields[name].type == "binary"}
-        return trim_write_values(json_safe(redact_secrets(vals)), binary=binary)
+        secret = self._event_secret_keys + self.env["quicksol.event.bus"]._declared_secret_keys()
+        return trim_write_values(json_safe(redact_secrets(vals, extra=secret)), binary=binary)
 
     def unlink(self):
         if not self._event_emitting() or not self:

@@ -8,6 +8,7 @@ from odoo.exceptions import AccessError, UserError
 from quicksol_bus.states import DEAD, DONE, PENDING, QUEUED, UNFINISHED, worst_state_sql
 from quicksol_bus.topology import QUEUES
 
+from ..client_address import outside_request
 from .event_delivery import DELIVERY_STATES, MANAGER_GROUP, is_internal
 
 WORKER_GROUP = "quicksol_event_bus.group_event_bus_worker"
@@ -131,7 +132,8 @@ class QuicksolEvent(models.Model):
         pairs = self._validate_items(items)
         Delivery = self.env["quicksol.event.delivery"].sudo()
         found = Delivery._lock_pairs(pairs)
-        results = Delivery.browse(list(found.values()))._run_locked()
+        with outside_request():  # observers act for the event's user, not the worker's host
+            results = Delivery.browse(list(found.values()))._run_locked()
         return [
             results[found[pair]]
             if pair in found
@@ -168,7 +170,9 @@ class QuicksolEvent(models.Model):
         that the work is bad: the delivery is published again with a new attempt, up to
         ``EVENT_BUS_MAX_EXPIRIES`` times; after that it is parked as dead with a reason that
         says so, for an administrator to requeue once workers run (docs/adr/0006). Returns
-        ``"republished"``, ``"parked"`` or False (unknown, stale attempt, or already ended).
+        ``"republished"``, ``"parked"``, ``"unconfirmed"`` (queued for less than its queue's
+        TTL: the letter cannot be an expiry yet, ask again later) or False (unknown, another
+        attempt, or already ended).
         """
         self._check_group(WORKER_GROUP)
         (pair,) = self._validate_items([[event_uuid, observer]])
@@ -177,8 +181,15 @@ class QuicksolEvent(models.Model):
         if not found:
             return False
         delivery = Delivery.browse(found[pair])
-        if int(attempt) < delivery.publish_attempt or delivery.state not in UNFINISHED:
+        if int(attempt) != delivery.publish_attempt or delivery.state not in UNFINISHED:
             return False
+        # The letter's expiry reason is a header anyone with broker access could write: a
+        # delivery counts as expired only once RabbitMQ can hold no live copy of it any more.
+        spec = QUEUES.get(delivery.queue)
+        published = delivery.published_at
+        if delivery.state == QUEUED and spec and published:
+            if (fields.Datetime.now() - published).total_seconds() * 1000 < spec.message_ttl_ms * 0.99:
+                return "unconfirmed"
         expiries = delivery.expired_count + 1
         delivery._set({"expired_count": expiries})
         limit = self.env["quicksol.event.bus"]._settings()["max_expiries"]
@@ -284,6 +295,9 @@ class QuicksolEvent(models.Model):
             days = int(
                 self.env["ir.config_parameter"].sudo().get_param("quicksol_event_bus.done_retention_days", 30)
             )
+        # 0 or less would delete the whole done history at once: refuse, never round.
+        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            raise UserError(self.env._("days must be a whole number of days, 1 or more; got %r.", days))
         self.env.flush_all()  # the SQL below reads the stored event states
         self.env.cr.execute(
             """DELETE FROM quicksol_event WHERE id IN (

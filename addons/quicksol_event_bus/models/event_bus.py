@@ -9,7 +9,7 @@ from odoo.exceptions import AccessError
 
 from quicksol_bus.breaker import CircuitBreaker
 from quicksol_bus.names import is_before_event, validate_event_name
-from quicksol_bus.payload import encode_payload
+from quicksol_bus.payload import encode_payload, redact_secrets
 from quicksol_bus.routing import ObserverIndex
 from quicksol_bus.settings import SETTINGS
 from quicksol_bus.states import DONE, PENDING
@@ -50,6 +50,7 @@ class QuicksolEventBus(models.AbstractModel):
         # Built at every registry load (module install/uninstall builds a new registry), so a
         # badly declared observer fails loudly here, at load, not at its first event.
         self.pool._quicksol_observer_index = self._build_observer_index()
+        self.pool._quicksol_secret_keys = None
 
     @api.model
     def _build_observer_index(self):
@@ -62,6 +63,17 @@ class QuicksolEventBus(models.AbstractModel):
         if index is None:
             index = self.pool._quicksol_observer_index = self._build_observer_index()
         return index
+
+    @api.model
+    def _declared_secret_keys(self):
+        """Key words the installed observers declare secret (``_secret_keys``), cached per
+        registry: masked in every stored event on top of the built-in patterns."""
+        keys = getattr(self.pool, "_quicksol_secret_keys", None)
+        if keys is None:
+            names = self.pool.descendants([OBSERVER_BASE], "_inherit")
+            keys = tuple(sorted({key for name in names for key in (self.pool[name]._secret_keys or ())}))
+            self.pool._quicksol_secret_keys = keys
+        return keys
 
     @api.model
     def _has_observers(self, event_name):
@@ -116,7 +128,10 @@ class QuicksolEventBus(models.AbstractModel):
         if not before:
             # Before-events carry the live vals dict and never leave the transaction; every
             # other event may be stored and sent, so it must be JSON within the size limit.
-            encoded = encode_payload(data, limit=settings["payload_limit"])
+            # What is stored is what the broker carries: no secret-looking value in either
+            # (inline observers get the data as it is).
+            stored = redact_secrets(data, extra=self._declared_secret_keys())
+            encoded = encode_payload(stored, limit=settings["payload_limit"])
         index = self._observer_index()
         traps = self._active_traps()
         if not index.has_observers(event_name) and not traps:

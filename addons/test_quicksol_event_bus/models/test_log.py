@@ -15,3 +15,4 @@ class QuicksolTestLog(models.Model):
     lang = fields.Char()
     batch_size = fields.Integer(default=1)
     event_uuid = fields.Char()
+    client_address = fields.Char()  # the address the observer saw (client_address())

@@ -1,6 +1,7 @@
 """Observers of the test records; each one logs what it did in quicksol.test.log."""
 
 from odoo import api, models
+from odoo.addons.quicksol_event_bus.client_address import client_address
 from odoo.exceptions import ValidationError
 
 
@@ -15,6 +16,7 @@ def _log(env, observer, event_name, data, batch_size=1):
             "lang": env.context.get("lang") or "",
             "batch_size": batch_size,
             "event_uuid": env.context.get("quicksol_event_uuid") or False,
+            "client_address": client_address() or False,
         }
     )
 
@@ -37,6 +39,7 @@ class AsyncObserver(models.AbstractModel):
     _description = "Test observer: async on the audit queue"
     _observe_events = ["testrec.created", "testrec.custom"]
     _async_capable = True
+    _secret_keys = ("cpf",)  # an observer's own secret key words (masked in the outbox)
 
     @api.model
     def handle(self, event_name, data):

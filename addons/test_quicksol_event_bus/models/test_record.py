@@ -1,5 +1,11 @@
+import os
+
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
+
+# Set only in the environment of the Odoo servers the test suites start (conftest.py's
+# odoo_test_server): the one switch that opens this addon's RPC helper.
+TEST_STACK_VARIABLE = "QSB_TEST_FIXTURES"
 
 
 class QuicksolTestRecord(models.Model):
@@ -19,8 +25,17 @@ class QuicksolTestRecord(models.Model):
 
     @api.model
     def emit_for_test(self, event_name, data):
-        """Emit over RPC for the worker end-to-end tests (``emit`` itself is Python-only);
-        test fixture only: this addon is never installed in production."""
+        """Emit over RPC for the worker end-to-end tests (``emit`` itself is Python-only).
+
+        Any event with any data is exactly what ``emit`` keeps away from RPC, so even in
+        this fixture addon (never installed by ``make run``) it answers only on a test
+        stack (``QSB_TEST_FIXTURES=1`` in the server's environment) and to administrators:
+        a database where the addon got installed by mistake exposes nothing callable.
+        """
+        if os.environ.get(TEST_STACK_VARIABLE) != "1":
+            raise AccessError(self.env._("Test fixtures are disabled outside the test stack."))
+        if not (self.env.su or self.env.user._is_system()):
+            raise AccessError(self.env._("Test fixtures are reserved to administrators."))
         return self.env["quicksol.event.bus"].emit(event_name, data)
 
     def action_emit_then_fail(self):

@@ -9,3 +9,4 @@ from . import test_bus_status
 from . import test_status_api
 from . import test_alerts
 from . import test_admin_browser
+from . import test_hostile_input
