@@ -21,6 +21,9 @@ APT_PACKAGES = [
     "libsasl2-dev",
     "build-essential",
     "python3-dev",
+    # Debian's docker-compose (1.29, no engine): `make compose-config` and
+    # tests/deploy validate compose/ with it on machines that have no Docker.
+    "docker-compose",
 ]
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 
