@@ -27,6 +27,7 @@ import pytest
 
 from conftest import wait_for
 from devstack import config as devstack_config
+from devstack import odoo as devstack_odoo
 from devstack import rabbitmq as devstack_rabbitmq
 from devstack import workers as devstack_workers
 
@@ -58,7 +59,8 @@ program = spec["commands"].get(command[0])
 if program is None:
     sys.exit(f"docker stand-in: {service} has no command {command[0]!r}")
 env = {**os.environ, **spec.get("env", {})}
-os.execvpe(program[0], [*program, *command[1:]], env)
+# Like the odoo image's entrypoint, which appends the database options to the command.
+os.execvpe(program[0], [*program, *command[1:], *spec.get("append", [])], env)
 '''
 
 
@@ -152,6 +154,11 @@ def guide_env(tmp_path_factory, services_env, odoo_server):
             "commands": {"python": [sys.executable], "celery": [sys.executable, "-m", "celery"]},
             "env": workers_env,
         },
+        "odoo": {
+            "commands": {"odoo": [devstack_odoo.python(), "-m", "odoo"]},
+            "append": ["-c", str(odoo_server.conf)],
+            "env": {"PYTHONPATH": ""},
+        },
     }
     (root / "shim.json").write_text(json.dumps(services))
     bin_dir = root / "bin"
@@ -229,5 +236,7 @@ def test_the_guide_command_runs(block, guide_env, a_worker):
         assert dump.read_bytes()[:5] == b"PGDMP", "not a pg_dump custom-format file"
     if "generate_worker_api_key" in block["body"]:
         assert re.fullmatch(r"[0-9a-f]{40}", result.stdout.strip().splitlines()[-1]), result.stdout
+    if "res.users.apikeys" in block["body"]:
+        assert "event_bus_worker API keys left: 1" in result.stdout, result.stdout
     if "quicksol_workers.health" in block["body"]:
         assert "ok   worker:" in result.stdout and "FAIL" not in result.stdout, result.stdout
