@@ -7,13 +7,14 @@
 # SRC is a copy of the repository (at least requirements.txt, lib/ and addons/). It installs
 # the core package quicksol_bus (lib/) and its dependencies, pinned by requirements.txt, into
 # the interpreter $PYTHON (default: python3, the one Odoo runs on), and copies the addons,
-# without the test_* fixtures, into $ADDONS_DEST (default: /mnt/extra-addons, the image's
-# addons path). Nothing else: what Odoo needs on top of its own packages is exactly this.
+# without the test_* fixtures, into $ADDONS_DEST (default: /opt/quicksol/addons, which the
+# Dockerfile puts on the image's addons path). Nothing else: what Odoo needs on top of its own
+# packages is exactly this.
 set -eu
 
 SRC=${1:?usage: install.sh SRC (a copy of the repository)}
 PYTHON=${PYTHON:-python3}
-ADDONS_DEST=${ADDONS_DEST:-/mnt/extra-addons}
+ADDONS_DEST=${ADDONS_DEST:-/opt/quicksol/addons}
 
 # requirements.txt is used as constraints only: the versions are pinned, but only what
 # lib/pyproject.toml declares (kombu, celery and theirs) is installed.

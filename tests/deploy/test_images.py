@@ -163,7 +163,11 @@ def _dockerfile_runs(dockerfile, script):
 
 def test_odoo_image_install_makes_odoo_accept_the_addon(tmp_path, installed):
     _dockerfile_runs("odoo/Dockerfile", "odoo/install.sh")
-    assert re.search(r"^FROM odoo:18$", (COMPOSE / "odoo" / "Dockerfile").read_text(), re.M)
+    dockerfile = (COMPOSE / "odoo" / "Dockerfile").read_text()
+    assert re.search(r"^FROM odoo:18$", dockerfile, re.M)
+    # The folder install.sh fills is the one the image puts first on Odoo's addons path.
+    dest = re.search(r"ADDONS_DEST=(\S+) sh /tmp/quicksol/install\.sh", dockerfile).group(1)
+    assert f"addons_path = {dest}," in dockerfile
     # Before the install: a fresh virtualenv like the image's python has Odoo but none of the
     # addon's external dependencies (so Odoo's check below can only pass thanks to install.sh).
     untouched = _fresh_venv(tmp_path / "untouched", system_site_packages=True)
