@@ -9,6 +9,13 @@ Celery (``app.amqp.as_task_v2``), so workers and Flower see ordinary task messag
 
 One :class:`Publisher` per broker URL and process (:func:`get_publisher`) keeps one
 connection; a lock serialises batches from the threads of one Odoo process.
+
+Nothing here waits without a bound. Under a memory or disk alarm RabbitMQ stops reading from
+a connection that publishes (and says so with ``connection.blocked``): the confirms never
+come and a polite ``connection.close`` would wait for a ``close-ok`` that never comes either.
+So every socket read and write has a timeout, a blocked notification fails the batch at once,
+and a failed connection is dropped without the close handshake (``collect``): the caller (a
+user's save) gets :class:`PublishError` within the confirm timeout and opens its breaker.
 """
 
 import logging
@@ -56,6 +63,7 @@ class Publisher:
         self._sequence = 0  # delivery tag of the last message published on the channel
         self._unconfirmed = set()
         self._refused = []
+        self._blocked = None  # the broker's reason while it blocks this connection
 
     # ------------------------------------------------------------------ connection
 
@@ -65,8 +73,15 @@ class Publisher:
         connection = Connection(
             self.broker_url,
             connect_timeout=self.connect_timeout,
-            # We handle confirms ourselves, batched (see the module docstring).
-            transport_options={"confirm_publish": False},
+            transport_options={
+                # We handle confirms ourselves, batched (see the module docstring).
+                "confirm_publish": False,
+                # No socket operation may outlast the confirm wait (see the module docstring).
+                "read_timeout": self.confirm_timeout,
+                "write_timeout": self.confirm_timeout,
+                "on_blocked": self._on_blocked,
+                "on_unblocked": self._on_unblocked,
+            },
             # No heartbeats (they need a thread of their own): a connection the broker
             # dropped fails at the next publish and is replaced (see _publish_locked); a
             # broker that takes but never confirms fails on the confirm timeout.
@@ -86,6 +101,23 @@ class Publisher:
         self._producer = Producer(channel, exchange=kombu_exchange(), serializer="json")
         self._sequence = 0
         self._unconfirmed = set()
+        self._blocked = None
+
+    def _on_blocked(self, reason=None):
+        self._blocked = reason or "resource alarm"
+
+    def _on_unblocked(self):
+        self._blocked = None
+
+    def _abort(self):
+        """Drop the connection without the close handshake a blocked broker never answers."""
+        connection, self._connection = self._connection, None
+        self._channel = self._producer = None
+        if connection is not None:
+            try:
+                connection.collect()
+            except Exception:  # noqa: BLE001 - the socket may be broken already
+                _logger.debug("dropping broker connection failed", exc_info=True)
 
     def close(self):
         connection, self._connection = self._connection, None
@@ -140,6 +172,11 @@ class Publisher:
             self._unconfirmed.add(self._sequence)
         deadline = time.monotonic() + self.confirm_timeout
         while self._unconfirmed:
+            if self._blocked:
+                raise PublishError(
+                    f"broker blocked the connection ({self._blocked}): {len(self._unconfirmed)} of "
+                    f"{len(messages)} messages unconfirmed"
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PublishError(
@@ -182,10 +219,10 @@ class Publisher:
                 self._publish_all(messages)
                 return
             except PublishError:
-                self.close()
+                self._abort()
                 raise
             except Exception as error:
-                self.close()
+                self._abort()
                 if fresh or attempt == 2:
                     raise PublishError(f"cannot publish to {_redact(self.broker_url)}: {error!r}") from error
                 _logger.info("broker connection was stale (%r); reconnecting", error)

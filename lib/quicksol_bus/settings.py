@@ -130,6 +130,14 @@ SETTINGS = {
             "TTL it may only be waiting in a backlog); 0 never",
         ),
         Setting(
+            "max_expiries",
+            "EVENT_BUS_MAX_EXPIRIES",
+            3,
+            int,
+            "times a delivery whose message expired unconsumed (its queue's TTL) is published "
+            "again before it is parked as dead for an administrator",
+        ),
+        Setting(
             "relay_min_age",
             "EVENT_BUS_RELAY_MIN_AGE",
             10.0,

@@ -17,7 +17,7 @@ def _timed(registry, fn, commit=False):
     with environment(registry, commit=commit) as env:
         started = time.perf_counter()
         fn(env)
-        env.flush_all()
+        env.cr.flush()  # flush and precommit: the outbox rows are written there
         return time.perf_counter() - started
 
 
@@ -108,7 +108,7 @@ def run(environ):
             with environment(registry, commit=True) as env:
                 for values in _vals():
                     env["quicksol.bench.record"].create(values)
-                env.flush_all()
+                env.cr.flush()  # flush and precommit: the outbox rows are written there
                 started = time.perf_counter()
                 env.cr.commit()  # the post-commit hook publishes the 1,000 deliveries
                 publish_times.append(time.perf_counter() - started)
@@ -146,7 +146,7 @@ def run(environ):
             for _save in range(3):
                 with environment(registry, commit=True) as env:
                     env["quicksol.bench.record"].create({"name": "broker down"})
-                    env.flush_all()
+                    env.cr.flush()  # flush and precommit: the outbox rows are written there
                     started = time.perf_counter()
                     env.cr.commit()
                     costs.append(time.perf_counter() - started)

@@ -139,7 +139,7 @@ def _timed(registry, fx, fn, context=None):
         env = _env(cr, fx.owner, context)
         started = time.perf_counter()
         result = fn(env)
-        env.flush_all()
+        env.cr.flush()  # flush and precommit: the outbox rows are written there
         cr.commit()
         return time.perf_counter() - started, result
 
@@ -408,7 +408,7 @@ def _audit_event(registry, fx):
             data = record._event_ids_data(record.ids)
             started = time.perf_counter()
             env["quicksol.event.bus"].emit("property.created", data)
-            env.flush_all()
+            env.cr.flush()  # flush and precommit: the outbox rows are written there
             elapsed = time.perf_counter() - started
             cr.rollback()
             return elapsed
@@ -423,7 +423,7 @@ def _audit_event(registry, fx):
             record = env["real.estate.property"].browse(prop_id)
             started = time.perf_counter()
             env["quicksol.event.bus"].emit("property.created", record._event_ids_data(record.ids))
-            env.flush_all()
+            env.cr.flush()  # flush and precommit: the outbox rows are written there
             cr.commit()
         totals.append(_wait_done(registry, since, AUDIT, started))
     return inline, user, _median(totals)

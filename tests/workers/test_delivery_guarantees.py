@@ -140,7 +140,9 @@ def test_same_signed_message_delivered_twice_has_one_effect(
 
     # A redelivery (RabbitMQ's redelivered flag: a consumer died holding it) after the Redis
     # done key is gone: Odoo itself answers already_done.
-    redis.Redis.from_url(services_env["CELERY_RESULT_BACKEND"]).delete(done_key(uuid, FLAKY))
+    redis.Redis.from_url(services_env["CELERY_RESULT_BACKEND"]).delete(
+        done_key(uuid, FLAKY, envelope["attempt"])
+    )
     worker.stop()
     amqp.publish_envelopes([message])
     with Connection(services_env["CELERY_BROKER_URL"]) as conn:

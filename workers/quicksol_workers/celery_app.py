@@ -40,8 +40,11 @@ def build_app(config=None):
         broker_url=config.broker_url,
         result_backend=config.result_backend,
         broker_connection_retry_on_startup=True,
-        # Any republish from a worker waits for the broker's confirm.
-        broker_transport_options={"confirm_publish": True},
+        # Celery's own publishes (task events, beat's periodic tasks) do not wait for a confirm:
+        # under a memory or disk alarm none comes, and the wait would freeze the worker's main
+        # loop. Retries and dead letters go through BrokerLink, which confirms with a timeout
+        # (docs/adr/0005-workers-delivery.md §12).
+        broker_transport_options={"write_timeout": config.broker_timeout},
         task_queues=[*work_queues(), maintenance],
         task_default_queue=MAINTENANCE_QUEUE,
         task_routes={
@@ -57,6 +60,8 @@ def build_app(config=None):
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=False,  # an unexpected error dead-letters via the DLX
         worker_prefetch_multiplier=1,
+        # Undecodable messages and unknown tasks go to <queue>.dead with a reason (consumer.py).
+        worker_consumer="quicksol_workers.consumer:PoisonConsumer",
         task_default_delivery_mode="persistent",
         task_time_limit=max(120, int(config.odoo_timeout * 4)),
         worker_send_task_events=True,

@@ -91,6 +91,20 @@ VARIABLES = (
     ),
     Var("retry_cap", "QSB_WORKER_RETRY_CAP", 300.0, float, "largest retry delay bound"),
     Var(
+        "poison_max_deliveries",
+        "QSB_WORKER_POISON_MAX_DELIVERIES",
+        3,
+        int,
+        "deliveries of a message failing with an unexpected error before it is dead-lettered",
+    ),
+    Var(
+        "broker_timeout",
+        "QSB_WORKER_BROKER_TIMEOUT",
+        10.0,
+        float,
+        "seconds a republish waits for RabbitMQ's confirm (and a broker socket read/write)",
+    ),
+    Var(
         "batch_size",
         "QSB_WORKER_BATCH_SIZE",
         100,
@@ -173,6 +187,8 @@ class WorkerConfig:
     max_retries: int = 3
     retry_base: float = 2.0
     retry_cap: float = 300.0
+    poison_max_deliveries: int = 3
+    broker_timeout: float = 10.0
     batch_size: int = 100
     done_ttl: int = 86400
     rate_limits: dict = field(default_factory=dict)
@@ -200,6 +216,10 @@ class WorkerConfig:
             values["redis_url"] = values["result_backend"]
         if values["batch_size"] < 1:
             raise ConfigError("QSB_WORKER_BATCH_SIZE must be 1 or more")
+        if values["poison_max_deliveries"] < 1:
+            raise ConfigError("QSB_WORKER_POISON_MAX_DELIVERIES must be 1 or more")
+        if values["broker_timeout"] <= 0:
+            raise ConfigError("QSB_WORKER_BROKER_TIMEOUT must be more than 0")
         return cls(**values)
 
     @property

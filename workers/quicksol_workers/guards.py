@@ -3,15 +3,25 @@
 Debounce (``_debounce_seconds``), lossless, in Redis (see docs/adr/000X-workers-delivery.md):
 
 - the first message for (observer, model, res_ids) in a window becomes the *leader*: its
-  signed envelope joins the window's list and the message is republished (confirmed) with a
-  countdown of the window and a ``quicksol_debounce_fire`` header, then acked;
-- later messages of the window (*followers*) append their signed envelope to the list and are
-  acked: they are now held by Redis, not by RabbitMQ;
+  signed envelope joins the window (a Redis hash by event id, so joining twice is joining
+  once) and the message is republished (confirmed) with a countdown of the window and a
+  ``quicksol_debounce_fire`` header, then acked. A leader's message that comes back before
+  its fire message was published (the worker died in between) is still the leader: it is
+  deferred again, so a window always has a fire message;
+- later messages of the window (*followers*) join it and are acked: they are now held by
+  Redis, not by RabbitMQ;
 - when the leader's fire message comes back, the window is closed atomically (new messages
   start a new window) and every envelope in it goes to Odoo in **one** ``run_async_batch``
   call (an ``_async_batch`` observer gets them in one ``handle_async_batch``: one run with the
   accumulated data); each event ends done, retried or dead-lettered like any message. The
-  list is deleted only after that, so a crash re-runs it (Odoo runs each pair once).
+  fire message is settled after every follower, and the closed window deleted only after
+  that, so a crash at any point re-reads it (Odoo runs each pair once);
+- a guard that fails for one message (Redis or Odoo timing out, anything unexpected) decides
+  for that message only: a retry, or for a fire message a new deferral; the decisions already
+  taken for the others stand;
+- windows expire after :data:`WINDOW_TTL`, longer than any queue's message TTL plus the
+  relay's republish margin: by then Odoo has published every event of a window whose fire
+  message never came back again (its deliveries stayed queued), so nothing is lost with it.
 
 Join and close are MULTI/EXEC transactions, so a follower either lands in the closing window
 or starts the next one. Dedup (``_dedup_window``): ``SET NX EX window`` of the hash of
@@ -38,8 +48,9 @@ import time
 import xmlrpc.client
 
 from quicksol_bus.payload import canonical_json
+from quicksol_bus.retry import RetryPolicy
 
-from .outcome import Decision
+from .outcome import Decision, TransientError, classify_exception, decide
 
 __all__ = [
     "COALESCED",
@@ -61,6 +72,11 @@ THROTTLED = "throttled"  # over the observer's rate limit: republish (not a retr
 
 FIRE_HEADER = "quicksol_debounce_fire"
 DEBOUNCED_HEADER = "quicksol_debounced"
+# Set on a fire message once it closed its window: the key of the closed window's envelopes.
+CLOSED_HEADER = "quicksol_debounce_closed"
+# 8 days: the longest queue message TTL (7 days, notification_events) plus the relay's default
+# republish margin (1 h) with room to spare (see the module docstring).
+WINDOW_TTL = 8 * 24 * 3600
 
 
 def debounce_key(observer, model, res_ids):
@@ -137,41 +153,61 @@ class Guards:
         self.connector = connector
         self.info = info or ObserverInfo(connector, config.observer_info_ttl)
         self.clock = clock
+        self.policy = RetryPolicy(
+            max_retries=config.max_retries, base=config.retry_base, cap=config.retry_cap
+        )
 
     def filter(self, todo, decisions):
         """Return (deliveries to run now, extra deliveries released from debounce windows).
 
-        Deliveries held or deferred get their decision in ``decisions``.
+        Deliveries held, deferred or failed in a guard get their decision in ``decisions``.
         """
         run, extra = [], []
         for delivery in todo:
-            env = delivery.envelope
-            fire = delivery.headers.get(FIRE_HEADER)
-            if fire:
-                run.append(delivery)
-                extra.extend(self._close_window(delivery, fire))
-                continue
-            info = self.info.get(delivery.observer)
-            debounce = float(info.get("debounce_seconds") or 0)
-            if debounce > 0 and not delivery.headers.get(DEBOUNCED_HEADER):
-                decisions[id(delivery)] = self._join_window(delivery, debounce)
-                continue
-            window = int(info.get("dedup_window") or 0)
-            if window > 0 and not delivery.retries:
-                first = self._first_of(env, window)
-                if first and first != delivery.event_id and self._mark_coalesced(delivery, first):
-                    decisions[id(delivery)] = Decision(COALESCED, f"duplicate of event {first}")
-                    continue
-            rate = self.config.rate_limits.get(delivery.observer) or info.get("rate_limit")
-            if rate:
-                wait = self._over_rate(delivery.observer, rate)
-                if wait:
-                    decisions[id(delivery)] = Decision(
-                        THROTTLED, f"rate limit {rate} of {delivery.observer} reached", countdown=wait
-                    )
-                    continue
-            run.append(delivery)
+            try:
+                decision = self._guard(delivery, run, extra)
+            except Exception as error:  # noqa: BLE001 - one message's guard failing decides for it alone
+                decision = self._failed(delivery, error)
+            if decision is not None:
+                decisions[id(delivery)] = decision
         return run, extra
+
+    def _guard(self, delivery, run, extra):
+        """The decision for ``delivery``, or None when it runs now (appended to ``run``)."""
+        fire = delivery.headers.get(FIRE_HEADER)
+        if fire:
+            followers = self._close_window(delivery, fire)
+            run.append(delivery)
+            extra.extend(followers)
+            return None
+        info = self.info.get(delivery.observer)
+        debounce = float(info.get("debounce_seconds") or 0)
+        if debounce > 0 and not delivery.headers.get(DEBOUNCED_HEADER):
+            return self._join_window(delivery, debounce)
+        window = int(info.get("dedup_window") or 0)
+        if window > 0 and not delivery.retries:
+            first = self._first_of(delivery.envelope, window)
+            if first and first != delivery.event_id and self._mark_coalesced(delivery, first):
+                return Decision(COALESCED, f"duplicate of event {first}")
+        rate = self.config.rate_limits.get(delivery.observer) or info.get("rate_limit")
+        if rate:
+            wait = self._over_rate(delivery.observer, rate)
+            if wait:
+                return Decision(
+                    THROTTLED, f"rate limit {rate} of {delivery.observer} reached", countdown=wait
+                )
+        run.append(delivery)
+        return None
+
+    def _failed(self, delivery, error):
+        """The decision for a message whose guard raised ``error``."""
+        error = classify_exception(error) or TransientError(f"guard failed unexpectedly: {error!r}")
+        _logger.warning("guard failed (%s)", error, extra=delivery.log_extra())
+        if delivery.headers.get(FIRE_HEADER):
+            # Its window must still be closed: defer the fire message again, not as a retry.
+            countdown = round(self.policy.delay(1), 3)
+            return Decision(DEFER, f"closing the debounce window failed: {error}", countdown=countdown)
+        return decide(error, delivery.retries, self.policy)
 
     # ------------------------------------------------------------------ rate limit
 
@@ -202,15 +238,21 @@ class Guards:
         )
         signed = json.dumps(dict(delivery.args[0]))
         pipe = self.redis.pipeline(transaction=True)
-        pipe.rpush(f"{key}:open", signed)
+        pipe.hset(f"{key}:open", delivery.event_id, signed)
+        pipe.expire(f"{key}:open", WINDOW_TTL)
         pipe.set(f"{key}:leader", delivery.event_id, nx=True, ex=int(seconds * 4 + 3600))
-        _length, leader = pipe.execute()
-        if leader:
+        pipe.get(f"{key}:leader")
+        *_done, leader = pipe.execute()
+        if leader is not None and leader.decode() == delivery.event_id:
+            # The leader, joining for the first time or again (its earlier try died before
+            # its fire message was published): it must publish the fire message.
             return Decision(DEFER, f"debounce leader for {seconds}s", countdown=seconds)
         return Decision(COALESCED, "held in a debounce window")
 
     def _close_window(self, delivery, fire_key):
         """Close the window this fire message leads; return the followers' deliveries."""
+        import redis
+
         from .messages import Delivery
 
         closed = f"{fire_key}:closed:{delivery.event_id}"
@@ -221,12 +263,13 @@ class Guards:
                 if leader is not None and leader.decode() == delivery.event_id:
                     pipe.multi()
                     pipe.rename(f"{fire_key}:open", closed)
+                    pipe.expire(closed, WINDOW_TTL)
                     pipe.delete(f"{fire_key}:leader")
                     pipe.execute()
-            except Exception as error:  # noqa: BLE001 - WatchError: a follower raced; retry later
-                _logger.info("debounce window %s not closed (%r); using what is closed", fire_key, error)
-        envelopes = [json.loads(raw) for raw in self.redis.lrange(closed, 0, -1)]
-        delivery.headers["quicksol_debounce_closed"] = closed
+            except redis.WatchError:
+                _logger.info("debounce window %s changed while closing; using what is closed", fire_key)
+        envelopes = [json.loads(raw) for raw in self.redis.hvals(closed)]
+        delivery.headers[CLOSED_HEADER] = closed
         followers = []
         for env in envelopes:
             if env.get("event_id") == delivery.event_id:
@@ -246,8 +289,8 @@ class Guards:
         return followers
 
     def forget_window(self, delivery):
-        """After the fire batch is settled: drop the closed window's list."""
-        closed = delivery.headers.get("quicksol_debounce_closed")
+        """After every delivery of the fire batch is settled: drop the closed window."""
+        closed = delivery.headers.get(CLOSED_HEADER)
         if closed:
             self.redis.delete(closed)
 

@@ -18,7 +18,18 @@ from quicksol_bus.envelope import verify_envelope
 from quicksol_bus.errors import SignatureError
 from quicksol_bus.topology import TASK_NAME
 
-__all__ = ["OWN_HEADERS", "Delivery", "verify", "from_request", "from_kombu_message"]
+__all__ = [
+    "HOLDS_HEADER",
+    "OWN_HEADERS",
+    "Delivery",
+    "UndecodableMessage",
+    "verify",
+    "from_request",
+    "from_kombu_message",
+]
+
+# How many times the message was held back because Odoo refused the worker's own credential.
+HOLDS_HEADER = "quicksol_holds"
 
 # Headers the bus adds to Celery's: who the message is for, tracing, debounce state.
 OWN_HEADERS = (
@@ -27,7 +38,12 @@ OWN_HEADERS = (
     "quicksol_correlation_id",
     "quicksol_debounce_fire",
     "quicksol_debounced",
+    HOLDS_HEADER,
 )
+
+
+class UndecodableMessage(ValueError):
+    """A message that is no ``quicksol.event.deliver`` protocol-2 task message we can read."""
 
 
 @dataclass
@@ -73,6 +89,13 @@ class Delivery:
             return int(value)
         except (TypeError, ValueError):
             return None
+
+    @property
+    def holds(self):
+        try:
+            return max(0, int(self.headers.get(HOLDS_HEADER) or 0))
+        except (TypeError, ValueError):
+            return 0
 
     @property
     def raw_envelope(self):
@@ -130,24 +153,36 @@ def from_request(request, args, kwargs):
 
 
 def from_kombu_message(message, queue):
-    """A message the task pulled with ``basic_get``; raises ValueError when it is no task."""
-    headers = dict(message.headers or {})
-    if headers.get("task") != TASK_NAME:
-        raise ValueError(f"not a {TASK_NAME} task message (task={headers.get('task')!r})")
-    body = message.decode()
+    """A message the task pulled; raises :class:`UndecodableMessage` (with the reason) when it
+    is no task of ours: another task name, not protocol 2, a body kombu cannot decode or does
+    not accept (wrong content type), arguments of the wrong shape."""
+    headers = message.headers
+    if not isinstance(headers, dict) or headers.get("task") != TASK_NAME:
+        task = headers.get("task") if isinstance(headers, dict) else None
+        raise UndecodableMessage(f"not a {TASK_NAME} task message (task={task!r})")
+    try:
+        body = message.decode()
+    except Exception as error:  # noqa: BLE001 - kombu's DecodeError, ContentDisallowed, ...
+        raise UndecodableMessage(
+            f"body cannot be decoded ({message.content_type!r}): {type(error).__name__}: {error}"[:500]
+        ) from None
     try:
         args, kwargs, _embed = body
+        args, kwargs = tuple(args or ()), dict(kwargs or {})
+        retries = int(headers.get("retries") or 0)
     except (TypeError, ValueError):
-        raise ValueError("not a protocol-2 task body") from None
+        raise UndecodableMessage("not a protocol-2 task body (args, kwargs, embed)") from None
+    if not isinstance(headers.get("id"), str):
+        raise UndecodableMessage("task message without an id")
     props = message.properties or {}
     return Delivery(
-        task_id=headers.get("id"),
-        args=tuple(args or ()),
-        kwargs=dict(kwargs or {}),
-        retries=int(headers.get("retries") or 0),
+        task_id=headers["id"],
+        args=args,
+        kwargs=kwargs,
+        retries=retries,
         queue=queue,
         priority=props.get("priority"),
-        headers=headers,
+        headers=dict(headers),
         eta=headers.get("eta"),
         correlation_id=headers.get("quicksol_correlation_id") or props.get("correlation_id"),
         redelivered=bool((message.delivery_info or {}).get("redelivered")),

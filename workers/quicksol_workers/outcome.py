@@ -12,7 +12,14 @@
               Redis down, 'retry')
     unknown  (no such event/      ->  DEAD at once (Odoo is not asked to mark it)
               observer in Odoo)
-    bad or missing signature      ->  DEAD at once, Odoo never called
+    credential (the worker's own  ->  HOLD: republished after a capped backoff WITHOUT
+              login, API key or       using one of the message's retries, alarm logged:
+              rights refused)         the message survives until an operator fixes it
+    unexpected (any other error   ->  RETRY (counted) while the message was delivered
+              for this message)       fewer than QSB_WORKER_POISON_MAX_DELIVERIES times,
+                                      else DEAD (a poison message never loops)
+    bad or missing signature,     ->  DEAD at once, Odoo never called
+    another database, undecodable
 
 >>> from quicksol_bus.retry import RetryPolicy
 >>> policy = RetryPolicy(max_retries=3, base=2.0)
@@ -35,19 +42,34 @@ __all__ = [
     "ACK",
     "FAILED",
     "RETRY",
+    "HOLD",
     "DEAD",
+    "REASON_DONE_IN_REDIS",
+    "REASON_OTHER_DATABASE",
+    "REASON_UNDECODABLE",
+    "REASON_UNEXPECTED",
     "Decision",
     "DeliveryError",
     "TransientError",
+    "CredentialError",
     "PermanentError",
     "classify_exception",
     "decide",
+    "decide_unexpected",
 ]
 
 ACK = "ack"
 FAILED = "failed"
 RETRY = "retry"
+HOLD = "hold"  # the worker, not the message, is at fault: republish, no retry used, alarm
 DEAD = "dead"
+
+# Reasons (the start of Decision.reason) written by the worker itself, never compared to
+# drive logic: the flags of Decision do that.
+REASON_DONE_IN_REDIS = "already done (redis)"
+REASON_OTHER_DATABASE = "envelope is for another database"
+REASON_UNDECODABLE = "undecodable message"
+REASON_UNEXPECTED = "unexpected error"
 
 # Odoo 18 /xmlrpc/2 fault codes (odoo/addons/base/controllers/rpc.py).
 FAULT_APPLICATION_ERROR = 1
@@ -82,6 +104,14 @@ class TransientError(DeliveryError):
     """Worth retrying: Odoo or Redis unreachable, timeout, 5xx, serialization failure."""
 
 
+class CredentialError(TransientError):
+    """The worker's own login, API key or access rights were refused by Odoo.
+
+    No message is at fault: the delivery waits (``HOLD``) without using its retries until an
+    operator restores the worker user's group or key.
+    """
+
+
 class PermanentError(DeliveryError):
     """Retrying cannot help: the call itself is refused (validation, access, bad request)."""
 
@@ -94,13 +124,19 @@ def classify_exception(error):
         return error
     if isinstance(error, xmlrpc.client.Fault):
         text = f"{error.faultString}"
-        if error.faultCode in (FAULT_WARNING, FAULT_ACCESS_ERROR):
+        if error.faultCode == FAULT_WARNING:
             return PermanentError(f"Odoo refused the call: {text.strip()[:500]}")
         if error.faultCode == FAULT_ACCESS_DENIED:
-            # The worker's own credential is wrong or revoked: an operator must fix it; the
-            # message is not at fault, so it retries (and ends in the dead letter if not fixed).
-            return TransientError(
-                f"Odoo denied the worker's credential (check ODOO_USER/ODOO_API_KEY): {text.strip()[:200]}"
+            return CredentialError(
+                "Odoo denied the worker's credential (check ODOO_USER/ODOO_API_KEY): "
+                f"{_last_line(text)[:200]}"
+            )
+        if error.faultCode == FAULT_ACCESS_ERROR:
+            # The bus RPCs are called as the worker user: an AccessError means that user lost
+            # its group (observers' own errors come back as status "failed", not as a fault).
+            return CredentialError(
+                "Odoo refused the worker user's rights (is it still in group "
+                f"quicksol_event_bus.group_event_bus_worker?): {_last_line(text)[:200]}"
             )
         if any(mark in text for mark in _TRANSIENT_FAULT_MARKS):
             return TransientError(f"transient database error in Odoo: {_last_line(text)}")
@@ -142,18 +178,23 @@ class Decision:
     reason: str = ""
     countdown: float = 0.0
     mark_dead: bool = False
+    # True when Odoo ran (or had run) the pair: its Redis done key is written before the ack.
+    remember_done: bool = False
 
 
-def decide(outcome, retries, policy, rand=random.random):
+def decide(outcome, retries, policy, rand=random.random, holds=0):
     """Decide for one message tried ``retries`` times before this try.
 
     ``outcome`` is the dict Odoo's ``run_async`` returned for the message, or the exception
-    the call raised (classified by :func:`classify_exception`).
+    the call raised (classified by :func:`classify_exception`). ``holds``: how many times the
+    message was already held back for a credential problem (grows the hold's backoff).
     """
     if isinstance(outcome, BaseException):
         error = classify_exception(outcome)
         if error is None:
             raise outcome
+        if isinstance(error, CredentialError):
+            return Decision(HOLD, str(error), countdown=hold_delay(holds, policy, rand))
         if not error.transient:
             # The call was refused as a whole (not the observer): nothing in Odoo marks it,
             # so the dead letter keeps it and Odoo is asked to mark it dead.
@@ -162,7 +203,7 @@ def decide(outcome, retries, policy, rand=random.random):
     status = outcome.get("status")
     error = outcome.get("error") or ""
     if status in ("done", "already_done"):
-        return Decision(ACK, status)
+        return Decision(ACK, status, remember_done=True)
     if status == "failed":
         return Decision(FAILED, error or "failed")
     if status == "retry":
@@ -170,6 +211,31 @@ def decide(outcome, retries, policy, rand=random.random):
     if status == "unknown":
         return Decision(DEAD, error or "Odoo knows no such event/observer pair")
     return Decision(DEAD, f"unexpected answer from Odoo: {outcome!r:.300}", mark_dead=True)
+
+
+def decide_unexpected(error, retries, max_deliveries, policy, mark_dead, rand=random.random):
+    """An error nobody classified, for one message delivered ``retries`` times before.
+
+    It may be the message's fault (a poison message) or a passing bug: retried (a counted
+    retry, republished) until the message was delivered ``max_deliveries`` times, then dead.
+
+    >>> from quicksol_bus.retry import RetryPolicy
+    >>> p = RetryPolicy(max_retries=10)
+    >>> [decide_unexpected(KeyError("x"), r, 3, p, False).action for r in (0, 1, 2)]
+    ['retry', 'retry', 'dead']
+    """
+    reason = f"{REASON_UNEXPECTED}: {error!r:.500}"
+    deliveries = retries + 1
+    if deliveries < max_deliveries:
+        return Decision(RETRY, reason, countdown=round(policy.delay(deliveries, rand=rand), 3))
+    return Decision(DEAD, f"gave up after {deliveries} deliveries: {reason}", mark_dead=mark_dead)
+
+
+def hold_delay(holds, policy, rand=random.random):
+    """Backoff of a held message: grows with each hold up to the policy's cap, never 0 (a
+    revoked key must not turn into a busy loop of calls)."""
+    bound = policy.bound(holds + 1)
+    return round(bound / 2 + bound / 2 * rand(), 3)
 
 
 def _retry_or_dead(reason, retries, policy, rand):

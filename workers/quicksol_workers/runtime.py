@@ -3,7 +3,7 @@
 import os
 import threading
 
-__all__ = ["get_deliverer", "get_redis", "reset"]
+__all__ = ["get_broker", "get_deliverer", "get_redis", "reset"]
 
 _state = {}
 _lock = threading.Lock()
@@ -25,9 +25,20 @@ def get_redis(config):
         return client
 
 
+def get_broker(app):
+    """This process's :class:`~quicksol_workers.broker.BrokerLink`."""
+    from .broker import BrokerLink
+
+    key = ("broker", os.getpid())
+    with _lock:
+        link = _state.get(key)
+        if link is None:
+            link = _state[key] = BrokerLink(app, timeout=app.quicksol_config.broker_timeout)
+        return link
+
+
 def get_deliverer(app):
     """This process's :class:`~quicksol_workers.delivery.Deliverer`."""
-    from .broker import BrokerLink
     from .connector import get_connector
     from .delivery import Deliverer
     from .guards import Guards
@@ -44,7 +55,7 @@ def get_deliverer(app):
         deliverer = Deliverer(
             config,
             connector,
-            BrokerLink(app),
+            get_broker(app),
             DoneCache(client, config.done_ttl),
             Metrics(client),
             Guards(config, client, connector),

@@ -2,28 +2,44 @@
 
 import logging
 
+from amqp.exceptions import AMQPError
 from celery.exceptions import Reject
+from kombu.exceptions import OperationalError
 
 from quicksol_bus.topology import TASK_NAME
 
+from .broker import PublishFailed
 from .celery_app import app
+from .delivery import HeadRequeued
 from .messages import from_request
 from .runtime import get_deliverer
+
+# The broker failed while settling: the head goes back to its queue (nothing is lost).
+_REQUEUE_ON = (HeadRequeued, PublishFailed, OSError, AMQPError, OperationalError)
 
 __all__ = ["deliver", "reconcile", "cleanup"]
 
 _logger = logging.getLogger(__name__)
 
 
-@app.task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@app.task(
+    bind=True,
+    name=TASK_NAME,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    Request="quicksol_workers.consumer:DeliveryRequest",
+)
 def deliver(self, *args, **kwargs):
-    """Deliver one event message (and a batch pulled after it) to Odoo."""
+    """Deliver one event message (and a batch pulled after it) to Odoo.
+
+    Any other error escapes: :class:`~quicksol_workers.consumer.DeliveryRequest` then
+    dead-letters the message with the error as its reason (it never loops)."""
     head = from_request(self.request, args, kwargs)
     try:
         settled = get_deliverer(self.app).process(head)
-    except Exception as error:
-        # The broker or Redis failed while settling: the message goes back to its queue.
-        _logger.exception("delivery interrupted (%r); message requeued", error, extra=head.log_extra())
+    except _REQUEUE_ON as error:
+        _logger.warning("delivery interrupted (%r); message requeued", error, extra=head.log_extra())
         raise Reject(str(error), requeue=True) from error
     return settled.counts()
 

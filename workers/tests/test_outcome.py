@@ -7,7 +7,9 @@ from quicksol_workers.outcome import (
     ACK,
     DEAD,
     FAILED,
+    HOLD,
     RETRY,
+    CredentialError,
     PermanentError,
     TransientError,
     classify_exception,
@@ -28,7 +30,6 @@ POLICY = RetryPolicy(max_retries=3, base=2.0, cap=60.0)
             1, "Traceback ...\npsycopg2.errors.SerializationFailure: could not serialize access"
         ),
         xmlrpc.client.Fault(1, "Traceback ...\nKeyError: 'x'"),
-        xmlrpc.client.Fault(3, "Access Denied"),
     ],
 )
 def test_transient_errors(error):
@@ -39,7 +40,6 @@ def test_transient_errors(error):
     "error",
     [
         xmlrpc.client.Fault(2, "The operation cannot be completed: bad value"),
-        xmlrpc.client.Fault(4, "You are not allowed to access 'Event' records."),
         xmlrpc.client.ProtocolError("http://o/xmlrpc/2/object", 404, "Not Found", {}),
     ],
 )
@@ -85,5 +85,43 @@ def test_results_from_odoo():
 
 
 def test_permanent_refusal_of_the_call_dead_letters_at_once():
-    decision = decide(xmlrpc.client.Fault(4, "AccessError"), 0, POLICY)
+    decision = decide(xmlrpc.client.Fault(2, "UserError"), 0, POLICY)
     assert decision.action == DEAD and decision.mark_dead
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        xmlrpc.client.Fault(3, "Access Denied"),
+        xmlrpc.client.Fault(4, "You are not allowed to access 'Event' (quicksol.event) records."),
+    ],
+)
+def test_the_workers_own_credential_or_rights_refused_is_a_hold_not_a_retry(error):
+    assert isinstance(classify_exception(error), CredentialError)
+    for retries in (0, 3, 50):  # whatever the message used: it never dies of it
+        decision = decide(error, retries, POLICY, rand=lambda: 0.0)
+        assert decision.action == HOLD and not decision.mark_dead
+        assert decision.countdown > 0  # never a busy loop of refused calls
+
+
+def test_hold_backoff_grows_and_is_capped():
+    bounds = [
+        decide(xmlrpc.client.Fault(4, "x"), 0, POLICY, rand=lambda: 1.0, holds=h).countdown for h in range(8)
+    ]
+    assert bounds == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+
+
+def test_unexpected_errors_are_retried_then_dead_after_the_delivery_limit():
+    from quicksol_workers.outcome import decide_unexpected
+
+    wide = RetryPolicy(max_retries=100)
+    decisions = [decide_unexpected(KeyError("bug"), r, 3, wide, mark_dead=True) for r in range(3)]
+    assert [d.action for d in decisions] == [RETRY, RETRY, DEAD]
+    assert decisions[-1].mark_dead and "KeyError" in decisions[-1].reason
+    assert decide_unexpected(KeyError("bug"), 0, 1, wide, mark_dead=False).action == DEAD
+
+
+def test_only_odoo_answers_are_remembered_as_done():
+    assert decide({"status": "done"}, 0, POLICY).remember_done
+    assert decide({"status": "already_done"}, 0, POLICY).remember_done
+    assert not decide({"status": "failed", "error": "x"}, 0, POLICY).remember_done

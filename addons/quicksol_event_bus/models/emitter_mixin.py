@@ -4,6 +4,7 @@ from odoo import api, models
 
 from quicksol_bus.names import lifecycle_event
 from quicksol_bus.payload import redact_secrets
+from quicksol_bus.write_values import trim_write_values
 
 from ..tools import json_safe
 
@@ -15,8 +16,12 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
                                 may change ``vals`` in place or veto by raising;
     ``property.created``        once per ``create()`` batch, ``{'model', 'res_ids', 'res_id'}``;
     ``property.before_write``   ``{'model', 'res_ids', 'vals'}`` (vals changeable in place);
-    ``property.updated``        ``{'model', 'res_ids', 'res_id', 'vals', 'changed'}``, with the
-                                values of secret-looking fields (password, token, ...) masked;
+    ``property.updated``        ``{'model', 'res_ids', 'res_id', 'vals', 'changed', 'omitted'}``:
+                                ``changed`` names every written field; ``vals`` carries the
+                                new values with secret-looking fields (password, token, ...)
+                                masked, except binary and oversized values, which are named
+                                in ``omitted`` (read them from the record): the event of a
+                                save is never too large, and never fails the save;
     ``property.before_unlink`` / ``property.deleted``: ``{'model', 'res_ids', 'res_id'}``.
 
     ``res_id`` is set only when one record is concerned. After-events of more than
@@ -83,10 +88,14 @@ class QuicksolEventEmitterMixin(models.AbstractModel):
         result = super().write(vals)
         after = self._event_name("write", before=False)
         if bus._has_observers(after):  # json_safe() costs; skip it when nobody listens
-            self._emit_after(
-                bus, "write", self.ids, vals=json_safe(redact_secrets(vals)), changed=sorted(vals)
-            )
+            values, omitted = self._event_write_values(vals)
+            self._emit_after(bus, "write", self.ids, vals=values, changed=sorted(vals), omitted=omitted)
         return result
+
+    def _event_write_values(self, vals):
+        """Hook: the ``(vals, omitted)`` of an after-write event (see the class docstring)."""
+        binary = {name for name in vals if name in self._fields and self._fields[name].type == "binary"}
+        return trim_write_values(json_safe(redact_secrets(vals)), binary=binary)
 
     def unlink(self):
         if not self._event_emitting() or not self:

@@ -1,20 +1,16 @@
 """``quicksol.event``: one emitted event routed async — the outbox row and its history."""
 
 import json
-import uuid
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from quicksol_bus.states import DEAD, DONE, PENDING, QUEUED, UNFINISHED, worst_state_sql
 from quicksol_bus.topology import QUEUES
 
-from .event_delivery import DELIVERY_STATES, is_internal
+from .event_delivery import DELIVERY_STATES, MANAGER_GROUP, is_internal
 
 WORKER_GROUP = "quicksol_event_bus.group_event_bus_worker"
-MANAGER_GROUP = "quicksol_event_bus.group_event_bus_manager"
-
-# An event's state summarises its deliveries, worst first.
-_STATE_ORDER = ("dead", "failed", "pending", "queued", "done")
 
 
 class QuicksolEvent(models.Model):
@@ -25,7 +21,10 @@ class QuicksolEvent(models.Model):
 
     uuid = fields.Char(string="Event ID", required=True, readonly=True, index=True, copy=False)
     name = fields.Char(string="Event", required=True, readonly=True, index=True)
-    state = fields.Selection(DELIVERY_STATES, compute="_compute_state", store=True, index=True, readonly=True)
+    # Stored, never computed by the ORM: _recompute_states() sets it after every transition
+    # of a delivery, under the event's row lock (two workers finishing two deliveries of one
+    # event at once each see the other's work).
+    state = fields.Selection(DELIVERY_STATES, default=PENDING, index=True, readonly=True)
     model = fields.Char(readonly=True, index=True)
     res_ids = fields.Json(string="Record IDs", readonly=True)
     payload = fields.Json(string="Data", readonly=True)
@@ -39,12 +38,6 @@ class QuicksolEvent(models.Model):
     last_error = fields.Text(compute="_compute_summary")
 
     _sql_constraints = [("uuid_unique", "unique(uuid)", "The event id must be unique.")]
-
-    @api.depends("delivery_ids.state")
-    def _compute_state(self):
-        for event in self:
-            states = set(event.delivery_ids.mapped("state"))
-            event.state = next((s for s in _STATE_ORDER if s in states), "pending")
 
     @api.depends("delivery_ids.observer", "delivery_ids.attempts", "delivery_ids.last_error")
     def _compute_summary(self):
@@ -72,7 +65,9 @@ class QuicksolEvent(models.Model):
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_unfinished(self):
-        if any(event.state in ("pending", "queued") for event in self):
+        # The deliveries' own states, not the summary: an event with a failed and a queued
+        # delivery shows "failed", and deleting it would lose the queued one.
+        if any(delivery.state in UNFINISHED for delivery in self.sudo().delivery_ids):
             raise UserError(
                 self.env._(
                     "Pending or queued events cannot be deleted: they would "
@@ -88,75 +83,33 @@ class QuicksolEvent(models.Model):
         if not (self.env.su or self.env.user.has_group(xmlid)):
             raise AccessError(self.env._("This operation is reserved to the group %s.", xmlid))
 
-    # ------------------------------------------------------------------ outbox
+    # ------------------------------------------------------------------ state
 
     @api.model
-    def _insert_outbox(self, event_name, model, res_ids, payload, context_snapshot, deliveries):
-        """Insert one event and its deliveries with two SQL statements.
+    def _recompute_states(self, event_ids):
+        """Set each event's state to its worst delivery's (:mod:`quicksol_bus.states`).
 
-        This is the hot path of every emit routed async, so it skips the ORM's create (about
-        2 ms for the two records, ten times the SQL): the rows are new, nothing of them is in
-        the ORM cache, and the stored ``state`` is written as the compute would set it.
-        ``deliveries`` is a list of ``(ObserverSpec, state, run_mode)``; returns the event and
-        its pending deliveries.
+        Called after every transition of a delivery. Every event row is written, changed or
+        not: two workers that finish the two deliveries of one event at once would otherwise
+        each read the other's delivery as unfinished (Odoo's transactions are REPEATABLE
+        READ) and leave the event queued forever. Writing the row makes the second of them
+        wait for the first and then fail with a serialization error, which Odoo's request
+        retry turns into a second run that reads both results (the runner lets it through).
         """
-        states = {state for _spec, state, _mode in deliveries}
-        event_state = next((s for s in _STATE_ORDER if s in states), "pending")
-        uid = self.env.uid
+        event_ids = sorted(set(event_ids))
+        if not event_ids:
+            return
+        self.env["quicksol.event.delivery"].flush_model(["state"])
         self.env.cr.execute(
-            """INSERT INTO quicksol_event (uuid, name, state, model, res_ids, payload, user_id,
-                                           company_id, context_snapshot, create_uid, write_uid,
-                                           create_date, write_date)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                       now() at time zone 'utc', now() at time zone 'utc')
-               RETURNING id""",
-            [
-                str(uuid.uuid4()),
-                event_name,
-                event_state,
-                model or None,
-                json.dumps(res_ids),
-                json.dumps(payload),
-                uid,
-                self.env.company.id,
-                json.dumps(context_snapshot),
-                uid,
-                uid,
-            ],
+            f"""UPDATE quicksol_event e SET state = worst.state
+                 FROM (SELECT event_id, {worst_state_sql("state")} AS state
+                         FROM quicksol_event_delivery
+                        WHERE event_id = ANY(%s)
+                     GROUP BY event_id) worst
+                WHERE e.id = worst.event_id""",
+            [event_ids],
         )
-        event_id = self.env.cr.fetchone()[0]
-        values = [
-            (
-                event_id,
-                spec.model,
-                spec.queue,
-                spec.effective_priority,
-                state,
-                run_mode,
-                1 if state == "done" else 0,
-                uid,
-                uid,
-            )
-            for spec, state, run_mode in deliveries
-        ]
-        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(values))
-        self.env.cr.execute(
-            f"""INSERT INTO quicksol_event_delivery (event_id, observer, queue, priority, state,
-                   run_mode, attempts, publish_attempt, create_uid, write_uid, create_date,
-                   write_date, done_at)
-               SELECT v.event_id, v.observer, v.queue, v.priority, v.state, v.run_mode,
-                      v.attempts, 1, v.create_uid, v.write_uid, now() at time zone 'utc',
-                      now() at time zone 'utc',
-                      CASE WHEN v.state = 'done' THEN now() at time zone 'utc' END
-                 FROM (VALUES {rows}) AS v(event_id, observer, queue, priority, state,
-                                           run_mode, attempts, create_uid, write_uid)
-            RETURNING id, state""",
-            [item for row in values for item in row],
-        )
-        pending = [delivery_id for delivery_id, state in self.env.cr.fetchall() if state == "pending"]
-        # sudo - quicksol.event: the emitting user has no read access to the outbox, yet the
-        # bus reads back the event it just wrote for them (its uuid, for the caller).
-        return (self.sudo().browse(event_id), self.env["quicksol.event.delivery"].sudo().browse(pending))
+        self.browse(event_ids).invalidate_recordset(["state", "observers", "attempts", "last_error"])
 
     # ------------------------------------------------------------------ worker API (RPC)
 
@@ -203,9 +156,44 @@ class QuicksolEvent(models.Model):
         delivery = Delivery.browse(found[pair])
         if attempt is not None and int(attempt) < delivery.publish_attempt:
             return False
-        if delivery.state != "done":
-            delivery._fail("dead", str(error or "")[:10000])
+        if delivery.state != DONE:
+            delivery._fail(DEAD, str(error or "")[:10000])
         return True
+
+    @api.model
+    def mark_expired(self, event_uuid, observer, attempt):
+        """Record that RabbitMQ expired this delivery's message (its queue's TTL) unconsumed.
+
+        Expiry means no worker took the message in time (workers down or overwhelmed), not
+        that the work is bad: the delivery is published again with a new attempt, up to
+        ``EVENT_BUS_MAX_EXPIRIES`` times; after that it is parked as dead with a reason that
+        says so, for an administrator to requeue once workers run (docs/adr/0006). Returns
+        ``"republished"``, ``"parked"`` or False (unknown, stale attempt, or already ended).
+        """
+        self._check_group(WORKER_GROUP)
+        (pair,) = self._validate_items([[event_uuid, observer]])
+        Delivery = self.env["quicksol.event.delivery"].sudo()
+        found = Delivery._lock_pairs([pair])
+        if not found:
+            return False
+        delivery = Delivery.browse(found[pair])
+        if int(attempt) < delivery.publish_attempt or delivery.state not in UNFINISHED:
+            return False
+        expiries = delivery.expired_count + 1
+        delivery._set({"expired_count": expiries})
+        limit = self.env["quicksol.event.bus"]._settings()["max_expiries"]
+        if expiries > limit:
+            delivery._fail(
+                DEAD,
+                f"expired {expiries} times in {delivery.queue}: no worker took it within the queue's "
+                "message TTL; requeue it once the workers run",
+            )
+            return "parked"
+        delivery._set(
+            {"last_error": f"expired in {delivery.queue} (no worker took it in time); published again"}
+        )
+        delivery._requeue()
+        return "republished"
 
     @api.model
     def mark_coalesced(self, event_uuid, observer, into_uuid):
@@ -213,7 +201,8 @@ class QuicksolEvent(models.Model):
 
         The delivery counts as done without running: ``into_uuid`` names the event whose run
         stands for it. Refused (False) when this delivery is done or unknown, or when the
-        other one does not exist or already failed: then the worker runs it normally. If the
+        other one does not exist or has already run or failed: then the worker runs it
+        normally. If the
         other one fails later, this one fails with it (see quicksol.event.delivery._fail).
         """
         self._check_group(WORKER_GROUP)
@@ -225,17 +214,11 @@ class QuicksolEvent(models.Model):
         if pair not in found or into not in found:
             return False
         delivery, first = Delivery.browse(found[pair]), Delivery.browse(found[into])
-        if delivery.state == "done" or first.state in ("failed", "dead"):
+        # Only into a first event that has not run yet: one that ran already cannot stand for
+        # a later one (A, then B, then A again: the second A must run after B).
+        if delivery.state == DONE or first.state not in (PENDING, QUEUED):
             return False
-        delivery._set(
-            {
-                "state": "done",
-                "run_mode": "coalesced",
-                "coalesced_into": into[0],
-                "done_at": fields.Datetime.now(),
-                "last_error": False,
-            }
-        )
+        delivery._mark_coalesced_into(first)
         return True
 
     @api.model

@@ -1,15 +1,18 @@
 """The bus: ``emit`` routes an event to its observers, inline or through the outbox."""
 
 import logging
+import os
 import threading
 
-from odoo import api, models
+from odoo import api, models, tools
 from odoo.exceptions import AccessError
 
 from quicksol_bus.breaker import CircuitBreaker
 from quicksol_bus.names import is_before_event, validate_event_name
 from quicksol_bus.payload import encode_payload
 from quicksol_bus.routing import ObserverIndex
+from quicksol_bus.settings import SETTINGS
+from quicksol_bus.states import DONE, PENDING
 
 from ..tools import bus_settings, observer_spec_of
 
@@ -69,6 +72,13 @@ class QuicksolEventBus(models.AbstractModel):
 
     @api.model
     def _settings(self):
+        """The bus settings (a shared dict: never change it). Resolved once per registry and
+        environment: every save reads them, and resolving costs a dozen parameter reads.
+        Setting a system parameter clears Odoo's caches, this one with them."""
+        return self._settings_for(tuple(os.environ.get(setting.env) for setting in SETTINGS.values()))
+
+    @tools.ormcache("environ")
+    def _settings_for(self, environ):
         return bus_settings(self.env)
 
     @api.model
@@ -102,10 +112,11 @@ class QuicksolEventBus(models.AbstractModel):
             return None
         before = is_before_event(event_name)
         settings = self._settings()
+        encoded = None
         if not before:
             # Before-events carry the live vals dict and never leave the transaction; every
             # other event may be stored and sent, so it must be JSON within the size limit.
-            encode_payload(data, limit=settings["payload_limit"])
+            encoded = encode_payload(data, limit=settings["payload_limit"])
         index = self._observer_index()
         traps = self._active_traps()
         if not index.has_observers(event_name) and not traps:
@@ -121,33 +132,29 @@ class QuicksolEventBus(models.AbstractModel):
                 inline_fallback, async_observers = async_observers, ()
         for spec in plan.inline + inline_fallback:
             self.env[spec.model].handle(event_name, data)
-        event = self.env["quicksol.event"]
-        pending = self.env["quicksol.event.delivery"]
+        event_uuid = None
+        event, pending = self.env["quicksol.event"], self.env["quicksol.event.delivery"]
         if async_observers or inline_fallback:
-            event, pending = self._store_event(event_name, data, async_observers, inline_fallback)
-            if pending and not traps:
-                self._publish_after_commit(pending)
+            deliveries = [(spec, PENDING, "async") for spec in async_observers] + [
+                (spec, DONE, "inline_fallback") for spec in inline_fallback
+            ]
+            outbox = self.env["quicksol.event"]
+            row = outbox._outbox_row(event_name, data, encoded, deliveries)
+            event_uuid = row.uuid
+            if traps:
+                # Test traps see the rows at once (and nothing is published).
+                inserted = outbox._insert_outbox_rows([row])
+                event = outbox.sudo().browse(inserted[0][0])
+                pending = (
+                    self.env["quicksol.event.delivery"]
+                    .sudo()
+                    .browse([delivery_id for _event, delivery_id, state in inserted if state == PENDING])
+                )
+            else:
+                outbox._buffer_outbox(row)  # written at precommit, published after commit
         for trap in traps:
             trap.record(event_name, data, plan.inline, async_observers, event, pending)
-        return event.uuid if async_observers else None
-
-    @api.model
-    def _store_event(self, event_name, data, async_observers, fallback_observers):
-        """Write the outbox rows in the caller's transaction; return (event, pending)."""
-        context = self.env.context
-        deliveries = [(spec, "pending", "async") for spec in async_observers] + [
-            (spec, "done", "inline_fallback") for spec in fallback_observers
-        ]
-        return self.env["quicksol.event"]._insert_outbox(
-            event_name=event_name,
-            model=data.get("model"),
-            res_ids=data.get("res_ids") or ([data["res_id"]] if data.get("res_id") else []),
-            payload=data,
-            context_snapshot={
-                key: context[key] for key in ("lang", "tz", "allowed_company_ids") if context.get(key)
-            },
-            deliveries=deliveries,
-        )
+        return event_uuid if async_observers else None
 
     @api.model
     def _publish_after_commit(self, deliveries):

@@ -75,6 +75,10 @@ class BeforeCreateObserver(models.AbstractModel):
             vals["name"] = "SHOUT"
 
 
+# Events whose serialization failure was raised already, in this server process.
+_CONFLICTED = set()
+
+
 class FlakyObserver(models.AbstractModel):
     """Fails the way the event data asks: 'transient' or 'permanent'."""
 
@@ -92,6 +96,16 @@ class FlakyObserver(models.AbstractModel):
             raise ValidationError(self.env._("permanent failure asked by the test"))
         if data.get("fail") == "transient":
             raise ConnectionError("transient failure asked by the test")
+        if (
+            data.get("fail") == "serialization"
+            and self.env.context.get("quicksol_event_uuid") not in _CONFLICTED
+        ):
+            # A real serialization failure from PostgreSQL (SQLSTATE 40001), once per event: as
+            # if a concurrent transaction had changed the same rows.
+            _CONFLICTED.add(self.env.context.get("quicksol_event_uuid"))
+            self.env.cr.execute(
+                "DO $$ BEGIN RAISE EXCEPTION 'conflict asked by the test' USING ERRCODE = '40001'; END $$"
+            )
 
 
 class BatchObserver(models.AbstractModel):

@@ -14,6 +14,8 @@ class QuicksolTestRecord(models.Model):
     value = fields.Integer()
     when = fields.Date()
     access_token = fields.Char()
+    document = fields.Binary(attachment=False)
+    notes = fields.Text()
 
     @api.model
     def emit_for_test(self, event_name, data):

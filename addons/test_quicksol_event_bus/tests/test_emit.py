@@ -156,6 +156,24 @@ class TestEmitterMixin(BusCase):
         self.assertEqual(updated.data["vals"], {"access_token": "***", "value": 2})
         self.assertEqual(record.access_token, "do-not-store")
 
+    def test_binary_and_oversized_values_stay_out_of_the_event_and_never_fail_the_save(self):
+        import base64
+
+        from odoo.addons.quicksol_event_bus.tests.common import trap_events
+
+        record = self.Record.create({"name": "big"})
+        avatar = base64.b64encode(b"\x89PNG" + b"\0" * 200 * 1024)  # a 200 KB image
+        notes = "n" * 300 * 1024  # over the whole payload limit on its own
+        with trap_events(self.env) as trap:
+            record.write({"document": avatar, "value": 4})
+            record.write({"notes": notes, "name": "still small"})
+        first, second = trap.assert_emitted("testrec.updated", count=2)
+        self.assertEqual(first.data["changed"], ["document", "value"])
+        self.assertEqual((first.data["vals"], first.data["omitted"]), ({"value": 4}, ["document"]))
+        self.assertEqual(second.data["vals"], {"name": "still small"})
+        self.assertEqual(second.data["omitted"], ["notes"])
+        self.assertEqual((record.document, record.notes), (avatar, notes))  # the save happened
+
     def test_an_empty_create_emits_nothing(self):
         from odoo.addons.quicksol_event_bus.tests.common import trap_events
 

@@ -89,8 +89,9 @@ class TestOutboxWithRabbitMQ(BusCase):
         self.addCleanup(self.env_patch.__exit__, None, None, None)
 
     def publish_after_commit(self):
-        """What a commit does: flush, then (the data being safe) run the post-commit hooks."""
-        self.env.flush_all()
+        """What a commit does: flush and run the precommit hooks (the outbox rows are written
+        there), then (the data being safe) run the post-commit hooks."""
+        self.env.cr.flush()
         self.env.cr.postcommit.run()
         self.env.invalidate_all()  # the publisher wrote through a cursor of its own
 

@@ -167,6 +167,7 @@ class TestRunAsync(BusCase):
 
     def test_an_event_whose_user_is_gone_fails_clearly(self):
         event_uuid = self.emit("testrec.custom", {})
+        self.env.cr.flush()  # the outbox rows are written at precommit: before raw SQL
         self.env.cr.execute("UPDATE quicksol_event SET user_id = NULL WHERE uuid = %s", [event_uuid])
         self.env.invalidate_all()
         result = self.as_worker().run_async(event_uuid, ASYNC)
@@ -243,3 +244,79 @@ class TestRunAsync(BusCase):
         self.assertFalse(self.Event.search([("uuid", "=", done_uuid)]))
         self.assertTrue(self.Event.search([("uuid", "=", pending_uuid)]))
         self.assertEqual(self.Event.sudo().purge_done(days=0), 0)
+
+    # ------------------------------------------------------------------ issue 7 regressions
+
+    def test_an_event_with_a_failed_and_a_queued_delivery_cannot_be_deleted(self):
+        # Its summary state is "failed", but its commission delivery has still to run.
+        event_uuid = self.emit("testrec.custom", {})
+        event = self.Event.search([("uuid", "=", event_uuid)])
+        self.delivery(event_uuid, ASYNC)._transition({"state": "failed", "last_error": "test"})
+        self.delivery(event_uuid, "quicksol.test.observer.commission")._transition({"state": "queued"})
+        self.assertEqual(event.state, "failed")
+        with self.assertRaisesRegex(UserError, "would be lost"):
+            event.with_user(self.env.ref("base.user_admin")).unlink()
+        self.assertTrue(event.exists())
+
+    def test_coalescing_into_a_first_event_that_already_ran_is_refused(self):
+        # A -> B -> A: the second A is identical to the first, but B ran in between, so the
+        # second A must run too (coalescing it into the first would lose it).
+        first_a = self.emit("testrec.custom", {"value": "A"})
+        self.as_worker().run_async(first_a, ASYNC)
+        second_a = self.emit("testrec.custom", {"value": "A"})
+        self.assertFalse(self.as_worker().mark_coalesced(second_a, ASYNC, first_a))
+        self.assertEqual(self.as_worker().run_async(second_a, ASYNC)["status"], "done")
+        self.assertEqual(len(self.logs(ASYNC, "testrec.custom")), 2)
+
+    def test_a_serialization_failure_is_left_to_odoo_s_request_retry(self):
+        # Recorded as an observer error, it would burn the worker's retries (three, then
+        # dead); raised, Odoo's retrying() runs the whole request again.
+        from psycopg2.errors import SerializationFailure
+
+        event_uuid = self.emit("testrec.flaky", {"fail": "serialization"})
+        with self.assertRaises(SerializationFailure):
+            self.as_worker().run_async(event_uuid, FLAKY)
+        delivery = self.delivery(event_uuid, FLAKY)
+        self.assertEqual((delivery.state, delivery.attempts, delivery.last_error), ("pending", 0, False))
+        # The retry (the same call again, as Odoo's retrying() does) runs it once.
+        self.assertEqual(self.as_worker().run_async(event_uuid, FLAKY)["status"], "done")
+
+    def test_event_states_follow_every_transition(self):
+        event_uuid = self.emit("testrec.custom", {})
+        event = self.Event.search([("uuid", "=", event_uuid)])
+        commission = self.delivery(event_uuid, "quicksol.test.observer.commission")
+        self.assertEqual(event.state, "pending")
+        self.as_worker().run_async(event_uuid, ASYNC)
+        self.assertEqual(event.state, "pending")  # the commission delivery is still pending
+        commission._transition({"state": "queued"})
+        self.assertEqual(event.state, "queued")
+        self.as_worker().mark_dead(event_uuid, "quicksol.test.observer.commission", "gave up", 1)
+        self.assertEqual(event.state, "dead")
+        commission.action_requeue()
+        self.assertEqual((event.state, commission.publish_attempt), ("pending", 2))
+        self.as_worker().run_async(event_uuid, "quicksol.test.observer.commission")
+        self.assertEqual(event.state, "done")
+
+    def test_an_expired_message_is_published_again_then_parked_with_a_reason(self):
+        event_uuid = self.emit("testrec.custom", {})
+        delivery = self.delivery(event_uuid, ASYNC)
+        delivery._transition({"state": "queued"})
+        worker = self.as_worker()
+        self.assertEqual(worker.mark_expired(event_uuid, ASYNC, 1), "republished")
+        self.assertEqual(
+            (delivery.state, delivery.publish_attempt, delivery.expired_count), ("pending", 2, 1)
+        )
+        self.assertIn("expired in audit_events", delivery.last_error)
+        # A late copy of the first attempt's expiry (or dead letter) is stale: ignored.
+        self.assertFalse(worker.mark_expired(event_uuid, ASYNC, 1))
+        self.assertFalse(worker.mark_dead(event_uuid, ASYNC, "late dead letter", 1))
+        self.assertEqual(delivery.state, "pending")
+        for attempt in (2, 3):
+            self.assertEqual(worker.mark_expired(event_uuid, ASYNC, attempt), "republished")
+        self.assertEqual(worker.mark_expired(event_uuid, ASYNC, 4), "parked")
+        self.assertEqual((delivery.state, delivery.event_id.state), ("dead", "dead"))
+        self.assertIn("expired 4 times in audit_events", delivery.last_error)
+        delivery.action_requeue()  # an administrator, once the workers run again
+        self.assertEqual(worker.run_async(event_uuid, ASYNC)["status"], "done")
+        with self.assertRaises(AccessError):
+            self.Event.with_user(self.user).mark_expired(event_uuid, ASYNC, 5)
