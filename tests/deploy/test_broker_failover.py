@@ -19,7 +19,6 @@ import pytest
 from kombu import Connection, Exchange, Queue
 from kombu.exceptions import OperationalError
 
-from conftest import free_port
 from quicksol_bus.errors import PublishError
 from quicksol_bus.publisher import OutgoingMessage, Publisher
 from quicksol_bus.topology import EXCHANGE
@@ -29,6 +28,13 @@ from quicksol_workers.config import WorkerConfig
 from quicksol_workers.health import check_broker
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port():
+    """A TCP port nobody listens on right now (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _down_then_up(broker_url, down=1):
@@ -84,11 +90,14 @@ def test_odoo_publisher_publishes_through_the_second_broker(failover_url, probe_
 
 
 def test_worker_broker_link_and_health_check_use_the_second_broker(failover_url, probe_queue, services_env):
+    with Connection(services_env["CELERY_BROKER_URL"]) as conn:  # one message only the live broker has
+        conn.Producer().publish(
+            {"probe": True}, exchange=EXCHANGE, routing_key=probe_queue, serializer="json"
+        )
     app = build_app(WorkerConfig.from_env({"CELERY_BROKER_URL": failover_url}))
     link = BrokerLink(app, broker_url=failover_url, connect_timeout=1.0)
     try:
-        assert link.queue_depth(probe_queue) == 0
-        assert urlsplit(link._connection.as_uri()).port == urlsplit(services_env["CELERY_BROKER_URL"]).port
+        assert link.queue_depth(probe_queue) == 1
     finally:
         link.close()
     assert (
@@ -100,7 +109,7 @@ def test_worker_broker_link_and_health_check_use_the_second_broker(failover_url,
     strict=True,
     raises=OperationalError,
     reason=(
-        "workers/quicksol_workers/broker.py (BrokerLink._ensure) connects with "
+        "workers/quicksol_workers/broker.py (the link's connections) connect with "
         "ensure_connection(max_retries=1): one switch only, so with two brokers of the list "
         "down the link never reaches the third. It must allow one attempt per URL "
         "(max_retries=max(1, len(connection.alt) - 1))."

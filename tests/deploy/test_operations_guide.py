@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import wait_for
+import devstack
 from devstack import config as devstack_config
 from devstack import odoo as devstack_odoo
 from devstack import rabbitmq as devstack_rabbitmq
@@ -188,11 +188,14 @@ def a_worker(guide_env):
             start_new_session=True,
         )  # fmt: skip
     try:
-        wait_for(
-            lambda: worker.poll() is None and " ready." in log.read_text(errors="replace"),
-            90,
-            lambda: f"worker not ready:\n{log.read_text(errors='replace')[-2000:]}",
-        )
+        try:
+            devstack.wait_for(
+                lambda: worker.poll() is None and " ready." in log.read_text(errors="replace"),
+                90,
+                lambda: f"worker not ready:\n{log.read_text(errors='replace')[-2000:]}",
+            )
+        except devstack.StackError as exc:
+            pytest.fail(str(exc), pytrace=False)
         yield node
     finally:
         worker.send_signal(signal.SIGTERM)
