@@ -15,7 +15,7 @@ help:
 	@echo "make lint            ruff check, ruff format --check, pylint-odoo on addons"
 	@echo "make worker QUEUE=q  one Celery worker for queue q in the foreground"
 	@echo "make health          health of the running stack: broker, Redis, Odoo, every worker"
-	@echo "make compose-config  validate compose/docker-compose.yml"
+	@echo "make compose-config  validate compose/docker-compose.yml (and the TLS override)"
 	@echo "make stop            stop everything devstack started"
 	@echo "make install         system packages (Debian) and .venv only"
 	@echo "make clean           stop, then remove .run (databases, broker data, logs)"
@@ -45,10 +45,11 @@ worker: install
 health:
 	@$(DEVSTACK) health
 
-compose-config:
-	@if [ ! -f compose/docker-compose.yml ]; then echo "compose/docker-compose.yml does not exist yet: nothing to validate"; exit 0; fi; \
-	command -v docker-compose >/dev/null || $(PYTHON) -c 'import sys; sys.path.insert(0, "tools"); from devstack import install; install.apt_install(["docker-compose"])'; \
-	docker-compose -f compose/docker-compose.yml config -q && echo "compose/docker-compose.yml: valid"
+compose-config: install
+	@env_file=compose/.env; [ -f $$env_file ] || env_file=compose/.env.example; \
+	docker-compose --env-file $$env_file -f compose/docker-compose.yml config -q && \
+	docker-compose --env-file $$env_file -f compose/docker-compose.yml -f compose/docker-compose.tls.yml config -q && \
+	echo "compose/docker-compose.yml (and docker-compose.tls.yml): valid with $$env_file"
 
 clean: stop
 	rm -rf .run

@@ -22,6 +22,9 @@ APT_PACKAGES = [
     "build-essential",
     "python3-dev",
     "chromium",  # the admin screens' browser tests (Playwright drives it; no browser download)
+    # Debian's docker-compose (1.29, no engine): `make compose-config` and
+    # tests/deploy validate compose/ with it on machines that have no Docker.
+    "docker-compose",
 ]
 POLICY_RC = Path("/usr/sbin/policy-rc.d")
 
