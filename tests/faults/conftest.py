@@ -167,8 +167,13 @@ def emit_burst(
     per_call = -(-count // calls)
     start = burst.calls * 100000
     for call in range(calls):
-        tokens = [f"{burst.case}:{start + call * 10000 + i}" for i in range(per_call)][: count - call * per_call]
-        rollback = [f"{burst.case}:{start + call * 10000 + 5000 + i}" for i in range(int(len(tokens) * rollback_ratio))]
+        tokens = [f"{burst.case}:{start + call * 10000 + i}" for i in range(per_call)][
+            : count - call * per_call
+        ]
+        rollback = [
+            f"{burst.case}:{start + call * 10000 + 5000 + i}"
+            for i in range(int(len(tokens) * rollback_ratio))
+        ]
         try:
             uuids = odoo.call(
                 "quicksol.test.fault.matrix",
@@ -314,6 +319,10 @@ class Workers:
             self.start(queue, concurrency=concurrency)
         return self.alive(queue)
 
+    def retire(self, worker):
+        worker.stop()
+        self.procs.remove(worker)
+
     def stop(self, queue=None):
         for worker in [w for w in self.procs if queue is None or w.queue == queue]:
             worker.stop()
@@ -348,6 +357,7 @@ class FaultMatrix:
         """Wait until the burst is settled (running the relay cron while deliveries are
         pending, as its schedule would); return the seconds since ``restored_at``, or None
         when the deadline passed first."""
+
         def done():
             try:
                 if settled(self.odoo, burst) and (extra_done is None or extra_done()):
@@ -372,8 +382,8 @@ class FaultMatrix:
         RESULTS.append(outcome)
         write_report()
         problems = outcome.problems()
-        assert not problems, f"{burst.case}: " + "; ".join(problems) + "".join(
-            f"\n  {note}" for note in outcome.notes
+        assert not problems, (
+            f"{burst.case}: " + "; ".join(problems) + "".join(f"\n  {note}" for note in outcome.notes)
         )
         return outcome
 
