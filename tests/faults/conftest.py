@@ -139,6 +139,7 @@ class Burst:
     rolled_back: set = field(default_factory=set)
     unknown: set = field(default_factory=set)  # a call that failed for the fault: Odoo knows
     calls: int = 0
+    longest_call: float = 0.0  # seconds of the slowest emitting call (a save must not hang)
 
     def tokens(self):
         return set(self.committed) | self.rolled_back | self.unknown
@@ -174,6 +175,7 @@ def emit_burst(
             f"{burst.case}:{start + call * 10000 + 5000 + i}"
             for i in range(int(len(tokens) * rollback_ratio))
         ]
+        started = time.monotonic()
         try:
             uuids = odoo.call(
                 "quicksol.test.fault.matrix",
@@ -192,6 +194,8 @@ def emit_burst(
             burst.unknown.update(tokens)
             burst.rolled_back.update(rollback)
             continue
+        finally:
+            burst.longest_call = max(burst.longest_call, time.monotonic() - started)
         missing = [token for token, uuid in uuids.items() if not uuid]
         assert not missing, f"{len(missing)} events were not routed async (is Odoo in sync mode?)"
         burst.committed.update(uuids)
@@ -278,13 +282,9 @@ def reconcile(odoo, burst):
     return outcome
 
 
-def settled(odoo, burst):
-    """True once every committed (or possibly committed) event of the burst is done."""
-    data = odoo.call("quicksol.test.fault.matrix", "reconcile", burst.case)
-    states = {token: state for token, _uuid, state in data["events"]}
-    if any(states.get(token) != "done" for token in burst.committed):
-        return False
-    return all(state == "done" for token, state in states.items() if token in burst.unknown)
+def unsettled(odoo, burst):
+    """(events stored, not done, pending deliveries) of the burst's case."""
+    return odoo.call("quicksol.test.fault.matrix", "unsettled", burst.case)
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,9 +323,9 @@ class Workers:
         worker.stop()
         self.procs.remove(worker)
 
-    def stop(self, queue=None):
+    def stop(self, queue=None, timeout=60):
         for worker in [w for w in self.procs if queue is None or w.queue == queue]:
-            worker.stop()
+            worker.stop(timeout)
             self.procs.remove(worker)
 
 
@@ -360,9 +360,10 @@ class FaultMatrix:
 
         def done():
             try:
-                if settled(self.odoo, burst) and (extra_done is None or extra_done()):
-                    return True
-                if relay:
+                stored, not_done, pending = unsettled(self.odoo, burst)
+                if stored >= len(burst.committed) and not not_done:
+                    return extra_done is None or extra_done()
+                if relay and pending:
                     self.odoo.run_relay()
             except (OSError, xmlrpc.client.Error):
                 pass  # Odoo or the broker still coming back: poll again
@@ -378,6 +379,7 @@ class FaultMatrix:
         """Reconcile, add the table row, fail the case on any loss or duplicate."""
         outcome = reconcile(self.odoo, burst)
         outcome.recover_seconds = recover_seconds
+        outcome.notes.append(f"slowest emitting call (hundreds of saves): {burst.longest_call:.1f}s")
         outcome.notes.extend(notes)
         RESULTS.append(outcome)
         write_report()
@@ -442,10 +444,15 @@ def report_path():
     return Path(os.environ.get("QSB_FAULT_MATRIX_REPORT") or config.RUN / "fault-matrix.txt")
 
 
+def format_notes(results):
+    return [f"{r.case}: {note}" for r in results for note in r.notes]
+
+
 def write_report():
     path = report_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(format_table(RESULTS) + "\n")
+    notes = format_notes(RESULTS)
+    path.write_text(format_table(RESULTS) + "\n" + "".join(f"\n- {note}" for note in notes) + "\n")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -453,6 +460,8 @@ def pytest_terminal_summary(terminalreporter):
         return
     terminalreporter.section("fault matrix")
     terminalreporter.write_line(format_table(RESULTS))
+    for note in format_notes(RESULTS):
+        terminalreporter.write_line(f"- {note}")
     terminalreporter.write_line(f"(written to {report_path()})")
 
 
@@ -486,7 +495,9 @@ class SilentListener:
         self.sock.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: under `make test` the suites after this one (tests/workers) must
+# not find the matrix's workers still consuming their queues.
+@pytest.fixture(scope="module")
 def fault_server(services_env):
     """The matrix's own Odoo server on a fresh copy ``qsb_faults`` of the test database."""
     with pytest.MonkeyPatch.context() as patch:
@@ -498,8 +509,14 @@ def fault_server(services_env):
             yield server
 
 
-@pytest.fixture(scope="session")
-def matrix(fault_server, services_env):
+@pytest.fixture(scope="module")
+def matrix(fault_server, services_env, rabbitmq_admin):
+    from quicksol_bus.topology import QUEUES
+
+    for spec in QUEUES.values():  # messages other suites left behind are not the matrix's
+        for name in (spec.name, spec.dead_queue):
+            if rabbitmq_admin.queue(name) is not None:
+                rabbitmq_admin.purge(name)
     odoo = Odoo(fault_server.url, fault_server.db)
     broker_url = services_env["CELERY_BROKER_URL"]
     odoo.set_param("quicksol_event_bus.broker_url", broker_url)
@@ -509,7 +526,7 @@ def matrix(fault_server, services_env):
     try:
         yield FaultMatrix(fault_server, odoo, workers, services_env, broker_url)
     finally:
-        workers.stop()
+        workers.stop(timeout=5)  # the session is over: no need to wait for a warm shutdown
 
 
 @pytest.fixture

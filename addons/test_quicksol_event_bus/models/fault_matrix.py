@@ -125,13 +125,28 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
                 bus.emit(event_name, {**extra, "fault_case": case, "fault_token": token})
                 raise _RolledBack()
         except _RolledBack:
-            pass
+            return token  # the savepoint undid the event and its outbox rows
+        return None
 
     @api.model
     def progress(self, case):
         """Effects of ``case`` so far (a cheap poll while a fault is injected)."""
         self.env.cr.execute("SELECT count(*) FROM quicksol_test_fault_effect WHERE fault_case = %s", [case])
         return self.env.cr.fetchone()[0]
+
+    @api.model
+    def unsettled(self, case):
+        """[events of the case, of them not done, pending deliveries]: the cheap poll of a
+        recovery (the relay only needs to run while deliveries are pending)."""
+        self.env.cr.execute(
+            """SELECT count(DISTINCT e.id),
+                      count(DISTINCT e.id) FILTER (WHERE e.state <> 'done'),
+                      count(d.id) FILTER (WHERE d.state = 'pending')
+                 FROM quicksol_event e JOIN quicksol_event_delivery d ON d.event_id = e.id
+                WHERE e.name IN %s AND e.payload->>'fault_case' = %s""",
+            [(FAULT_EVENT, FAULT_PAIR_EVENT), case],
+        )
+        return list(self.env.cr.fetchone())
 
     @api.model
     def reconcile(self, case):
