@@ -151,7 +151,7 @@ def emit_burst(
     count,
     calls=2,
     rollback_ratio=0.1,
-    failing_call=True,
+    failing_call=False,
     extra=None,
     timeout=None,
     tolerate_errors=False,
@@ -395,6 +395,16 @@ class FaultMatrix:
         from devstack import rabbitmq
 
         return rabbitmq._ctl(*args, timeout=60)
+
+    def stop_broker(self, broker_control):
+        """Stop RabbitMQ gracefully with SIGTERM to its beam (what a service manager sends;
+        quicker than the CLI), then let devstack clean up after it."""
+        from devstack.proc import alive
+
+        pid = self.broker_pid()
+        os.kill(pid, signal.SIGTERM)
+        devstack.wait_for(lambda: not alive(pid), 60, "RabbitMQ ignored SIGTERM")
+        broker_control.stop()
 
     def broker_pid(self):
         from devstack import rabbitmq

@@ -30,7 +30,7 @@ def _mid_burst(matrix, case, total):
 def test_broker_refusing_connections(fault, broker_control):
     burst = fault.burst("broker_refusing")
     fault.emit(burst, 250, calls=1)
-    broker_control.stop()
+    fault.stop_broker(broker_control)
     try:
         # Saves while nothing listens on the AMQP port: they commit, their events stay pending.
         fault.emit(burst, 250, calls=2, failing_call=True)
@@ -65,7 +65,8 @@ def test_broker_restarted_with_a_backlog(fault, broker_control, services_env):
         devstack.wait_for(lambda: amqp.depth(COMMISSION) >= 500, 30, "the backlog never reached the queue")
     finally:
         amqp.close()
-    broker_control.restart()
+    fault.stop_broker(broker_control)
+    broker_control.start()
     amqp = Amqp(services_env["CELERY_BROKER_URL"])
     try:
         # Persistent messages on a durable queue survive the restart.
@@ -216,8 +217,8 @@ def test_redis_down_and_back(fault):
 def test_transaction_rolled_back_leaves_no_event(fault):
     burst = fault.burst("rolled_back")
     # As many events undone (savepoints, and whole failing calls) as committed.
-    fault.emit(burst, 500, calls=2, rollback_ratio=1.0)
-    fault.emit(burst, 10, calls=1, rollback_ratio=1.0)
+    fault.emit(burst, 500, calls=2, rollback_ratio=1.0, failing_call=True)
+    fault.emit(burst, 10, calls=1, rollback_ratio=1.0, failing_call=True)
     restored = time.monotonic()
     outcome = fault.finish(burst, fault.recover(burst, restored))
     assert outcome.rolled_back >= 500
@@ -256,8 +257,10 @@ def _alarm(fault, case, set_args, restore_args, alarm_field):
         devstack.wait_for(alarm_on, 60, f"RabbitMQ raised no {alarm_field}")
         # A save must return under the alarm (within the connect timeout + 1 s); 15 s is the
         # hang detector here. Events of a hung call are reconciled from what Odoo stored.
+        # One save of 500 events of 4 KB: 2 MB to publish, more than the socket buffers
+        # hold while the broker reads nothing.
         started = time.monotonic()
-        fault.emit(burst, 500, calls=2, timeout=15, tolerate_errors=True)
+        fault.emit(burst, 500, calls=1, timeout=15, tolerate_errors=True, extra={"pad": "x" * 4096})
         if burst.unknown:
             hung.append(f"{len(burst.unknown)} events were saved by calls that hung under the alarm")
         hung.append(f"burst emitted in {time.monotonic() - started:.1f}s under the alarm")
@@ -378,7 +381,7 @@ def test_poison_messages_mixed_into_a_burst(fault, services_env, rabbitmq_admin)
         def poison_dead_lettered():
             return amqp.depth(COMMISSION) == 0 and amqp.depth(dead) >= len(poison)
 
-        recovered = fault.recover(burst, restored, relay=False, deadline=60, extra_done=poison_dead_lettered)
+        recovered = fault.recover(burst, restored, relay=False, deadline=30, extra_done=poison_dead_lettered)
         notes = [
             f"{amqp.depth(dead)} of {len(poison)} poison messages in {dead}, {amqp.depth(COMMISSION)} left in {COMMISSION}"
         ]
