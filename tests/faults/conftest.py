@@ -95,6 +95,7 @@ class Odoo:
     def __init__(self, url, db, password="admin", timeout=RPC_TIMEOUT):
         self.url, self.db, self.password, self.timeout = url, db, password, timeout
         self.uid = None
+        self._relay_cron = None
 
     def _proxy(self, path, timeout):
         return xmlrpc.client.ServerProxy(
@@ -115,13 +116,15 @@ class Odoo:
 
     def run_relay(self):
         """Run the relay cron once, as Odoo's cron runner would (crons are off on this server)."""
-        (cron,) = self.call(
-            "ir.model.data",
-            "search_read",
-            [("module", "=", "quicksol_event_bus"), ("name", "=", "ir_cron_relay")],
-            fields=["res_id"],
-        )
-        self.call("ir.cron", "method_direct_trigger", [cron["res_id"]])
+        if self._relay_cron is None:
+            (cron,) = self.call(
+                "ir.model.data",
+                "search_read",
+                [("module", "=", "quicksol_event_bus"), ("name", "=", "ir_cron_relay")],
+                fields=["res_id"],
+            )
+            self._relay_cron = cron["res_id"]
+        self.call("ir.cron", "method_direct_trigger", [self._relay_cron])
 
 
 # ---------------------------------------------------------------------------------------
@@ -236,6 +239,7 @@ class Outcome:
     not_done: int = 0  # committed events whose state is not done
     recover_seconds: float = None
     notes: list = field(default_factory=list)
+    data: dict = None  # what Odoo answered (reconcile), for the checks of a case
 
     def problems(self):
         found = [
