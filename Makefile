@@ -6,11 +6,12 @@ VPY := .venv/bin/python
 DEVSTACK := $(VPY) tools/devstack
 PY_SOURCES = $(wildcard lib workers addons tools tests conftest.py)
 
-.PHONY: help install run stop test bench lint worker health compose-config clean
+.PHONY: help install run stop test test-faults bench lint worker health compose-config clean
 
 help:
 	@echo "make run             PostgreSQL, RabbitMQ, Redis, Odoo (demo db), workers, beat, Flower; Ctrl-C stops"
 	@echo "make test            fresh test database, every test (not benchmarks), services stopped after"
+	@echo "make test-faults     the fault matrix only (tests/faults): faults injected, every event reconciled"
 	@echo "make bench           benchmarks in tests/bench"
 	@echo "make lint            ruff check, ruff format --check, pylint-odoo on addons"
 	@echo "make worker QUEUE=q  one Celery worker for queue q in the foreground"
@@ -31,6 +32,9 @@ stop:
 
 test:
 	bash tools/test.sh
+
+test-faults:
+	bash tools/test.sh tests/faults
 
 bench: install
 	bash tools/bench.sh

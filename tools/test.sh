@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: install, start the services, prepare a fresh Odoo test database, run pytest
 # once over lib workers addons tests (not tests/bench), always stop what was started.
+# With arguments (`make test-faults`: tests/faults) pytest runs only those paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,12 +16,14 @@ source tools/stack_session.sh
 export QSB_SERVICES_STARTED_BY=make-test
 
 args=(-rs --ignore=tests/bench)
-paths=()
-for d in lib workers tests; do
-    [ -d "$d" ] && paths+=("$d")
-done
+paths=("$@")
+if [ ${#paths[@]} = 0 ]; then
+    for d in lib workers tests; do
+        [ -d "$d" ] && paths+=("$d")
+    done
+    [ "$QSB_ODOO_AVAILABLE" = 1 ] && ls addons/*/__manifest__.py >/dev/null 2>&1 && paths+=(addons)
+fi
 if [ "$QSB_ODOO_AVAILABLE" = 1 ]; then
-    ls addons/*/__manifest__.py >/dev/null 2>&1 && paths+=(addons)
     args+=(-p pytest_odoo --odoo-database "$QSB_TEST_DB" --odoo-config "$QSB_ODOO_CONF")
 else
     echo "devstack: ODOO NOT AVAILABLE: addons/*/tests are not collected ($QSB_ODOO_UNAVAILABLE_REASON)"
