@@ -87,9 +87,12 @@ class Publisher:
             # broker that takes but never confirms fails on the confirm timeout.
             heartbeat=0,
         )
-        # One attempt, no kombu retry loop: a save must not wait longer than the connect
-        # timeout for a broker that is down (the relay retries later).
-        connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+        # One attempt per broker of a failover list (``amqp://a;amqp://b``), no kombu retry
+        # loop: a save waits at most the connect timeout per broker that is down (kombu waits
+        # no interval within one round of the list), and the relay retries later.
+        connection.ensure_connection(
+            max_retries=max(0, len(connection.alt) - 1), reraise_as_library_errors=False
+        )
         channel = connection.channel()
         for queue in kombu_queues():
             queue(channel).declare()

@@ -17,9 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from kombu import Connection, Exchange, Queue
-from kombu.exceptions import OperationalError
 
-from quicksol_bus.errors import PublishError
 from quicksol_bus.publisher import OutgoingMessage, Publisher
 from quicksol_bus.topology import EXCHANGE
 from quicksol_workers.broker import BrokerLink
@@ -66,17 +64,6 @@ def probe_queue(services_env):
         queue(conn.channel()).delete()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PublishError,
-    reason=(
-        "lib/quicksol_bus/publisher.py connects with ensure_connection(max_retries=0): kombu "
-        "switches to the next URL of the list only after a failed attempt is retried, so the "
-        "publisher never leaves the first URL. It must allow one attempt per URL "
-        "(max_retries=len(connection.alt) - 1; kombu waits no interval within one round of the "
-        "list), so a save waits at most connect_timeout per broker that is down."
-    ),
-)
 def test_odoo_publisher_publishes_through_the_second_broker(failover_url, probe_queue, services_env):
     publisher = Publisher(failover_url, connect_timeout=1.0, confirm_timeout=5.0)
     task_id = f"{uuid.uuid4()}:quicksol.observer.failover"
@@ -105,16 +92,6 @@ def test_worker_broker_link_and_health_check_use_the_second_broker(failover_url,
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OperationalError,
-    reason=(
-        "workers/quicksol_workers/broker.py (the link's connections) connect with "
-        "ensure_connection(max_retries=1): one switch only, so with two brokers of the list "
-        "down the link never reaches the third. It must allow one attempt per URL "
-        "(max_retries=max(1, len(connection.alt) - 1))."
-    ),
-)
 def test_worker_broker_link_passes_two_brokers_that_are_down(services_env, probe_queue):
     url = _down_then_up(services_env["CELERY_BROKER_URL"], down=2)
     link = BrokerLink(

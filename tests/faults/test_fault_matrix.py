@@ -273,7 +273,6 @@ def _alarm(fault, case, set_args, restore_args, alarm_field):
     return outcome
 
 
-@pytest.mark.xfail(reason="needs issue 7 defect 1-2 fix", strict=False)
 def test_memory_alarm(fault):
     _alarm(
         fault,
@@ -284,7 +283,6 @@ def test_memory_alarm(fault):
     )
 
 
-@pytest.mark.xfail(reason="needs issue 7 defect 1-2 fix", strict=False)
 def test_disk_alarm(fault):
     _alarm(
         fault,
@@ -337,7 +335,6 @@ def _poison_messages():
     ]
 
 
-@pytest.mark.xfail(reason="needs issue 7 defect 3 fix", strict=False)
 def test_poison_messages_mixed_into_a_burst(fault, services_env, rabbitmq_admin):
     from kombu import Connection, Producer
 
@@ -395,7 +392,6 @@ def test_poison_messages_mixed_into_a_burst(fault, services_env, rabbitmq_admin)
 # ------------------------------------------------------------------------- concurrency
 
 
-@pytest.mark.xfail(reason="needs issue 7 defect 5 fix", strict=False)
 def test_two_workers_on_one_event(fault):
     fault.workers.ensure(AUDIT, concurrency=2)
     try:
@@ -407,7 +403,6 @@ def test_two_workers_on_one_event(fault):
         fault.workers.stop(AUDIT)
 
 
-@pytest.mark.xfail(reason="needs issue 7 defect 11 fix", strict=False)
 def test_serialization_failure(fault):
     """Every run updates one shared row: two worker processes make concurrent runs conflict.
     Odoo must retry such a request itself: no delivery may be retried by a worker."""

@@ -69,7 +69,7 @@ class _Link:
             transport_options=dict(self.transport_options),
             heartbeat=0,
         )
-        connection.ensure_connection(max_retries=1)
+        connection.ensure_connection(max_retries=max(1, len(connection.alt) - 1))  # once per broker of a list
         self.channel = connection.channel()
         self.connection, self._pid = connection, os.getpid()
         return self.channel

@@ -18,7 +18,7 @@ def check_broker(config, timeout=5.0):
     from kombu import Connection
 
     with Connection(config.broker_url, connect_timeout=timeout) as conn:
-        conn.ensure_connection(max_retries=1)
+        conn.ensure_connection(max_retries=max(1, len(conn.alt) - 1))  # once per broker of a list
     return "reachable"
 
 

@@ -7,6 +7,8 @@ import time
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from .test_record import check_test_stack
+
 FAULT_EVENT = "testrec.fault"
 # Observed by two async observers on different queues (so on different worker processes).
 FAULT_PAIR_EVENT = "testrec.fault_pair"
@@ -99,6 +101,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
         event may remain). With ``fail`` the whole call raises after emitting: its
         transaction, with every event of it, is rolled back.
         """
+        check_test_stack(self.env)
         if event_name not in (FAULT_EVENT, FAULT_PAIR_EVENT):
             raise UserError(self.env._("The fault matrix emits testrec.fault events only."))
         bus = self.env["quicksol.event.bus"]
@@ -131,6 +134,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
     @api.model
     def progress(self, case):
         """Effects of ``case`` so far (a cheap poll while a fault is injected)."""
+        check_test_stack(self.env)
         self.env.cr.execute("SELECT count(*) FROM quicksol_test_fault_effect WHERE fault_case = %s", [case])
         return self.env.cr.fetchone()[0]
 
@@ -138,6 +142,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
     def unsettled(self, case):
         """[events of the case, of them not done, pending deliveries]: the cheap poll of a
         recovery (the relay only needs to run while deliveries are pending)."""
+        check_test_stack(self.env)
         self.env.cr.execute(
             """SELECT count(DISTINCT e.id),
                       count(DISTINCT e.id) FILTER (WHERE e.state <> 'done'),
@@ -156,6 +161,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
         [token, event uuid, observer, runs]; ``deliveries``: [token, observer, state,
         attempts]; ``counter``: the contended row's hits (or None).
         """
+        check_test_stack(self.env)
         cr = self.env.cr
         cr.execute(
             """SELECT payload->>'fault_token', uuid, state FROM quicksol_event

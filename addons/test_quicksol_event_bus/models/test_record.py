@@ -8,6 +8,15 @@ from odoo.exceptions import AccessError, UserError
 TEST_STACK_VARIABLE = "QSB_TEST_FIXTURES"
 
 
+def check_test_stack(env):
+    """Refuse an RPC fixture method outside a test stack, or to anyone but an administrator:
+    a database where this addon got installed by mistake exposes nothing callable."""
+    if os.environ.get(TEST_STACK_VARIABLE) != "1":
+        raise AccessError(env._("Test fixtures are disabled outside the test stack."))
+    if not (env.su or env.user._is_system()):
+        raise AccessError(env._("Test fixtures are reserved to administrators."))
+
+
 class QuicksolTestRecord(models.Model):
     """A minimal model that emits ``testrec.*`` events through the mixin."""
 
@@ -32,10 +41,7 @@ class QuicksolTestRecord(models.Model):
         stack (``QSB_TEST_FIXTURES=1`` in the server's environment) and to administrators:
         a database where the addon got installed by mistake exposes nothing callable.
         """
-        if os.environ.get(TEST_STACK_VARIABLE) != "1":
-            raise AccessError(self.env._("Test fixtures are disabled outside the test stack."))
-        if not (self.env.su or self.env.user._is_system()):
-            raise AccessError(self.env._("Test fixtures are reserved to administrators."))
+        check_test_stack(self.env)
         return self.env["quicksol.event.bus"].emit(event_name, data)
 
     def action_emit_then_fail(self):
