@@ -130,6 +130,14 @@ SETTINGS = {
             "TTL it may only be waiting in a backlog); 0 never",
         ),
         Setting(
+            "log_inline_events",
+            "EVENT_BUS_LOG_INLINE_EVENTS",
+            False,
+            as_bool,
+            "also record events whose observers ran inline (done deliveries, run mode inline), "
+            "so administrators see them in the event history; off: inline runs write nothing",
+        ),
+        Setting(
             "max_expiries",
             "EVENT_BUS_MAX_EXPIRIES",
             3,

@@ -152,11 +152,16 @@ class QuicksolEventBus(models.AbstractModel):
             self.env[spec.model].handle(event_name, data)
         event_uuid = None
         event, pending = self.env["quicksol.event"], self.env["quicksol.event.delivery"]
-        if async_observers or inline_fallback or skipped:
+        # Inline runs are recorded only when an administrator asked for it (the setting is off
+        # by default, so the hot path of inline-only events writes nothing).
+        logged_inline = plan.inline if settings["log_inline_events"] else ()
+        # Before-events are never stored: their data is the live vals of a write to come.
+        if encoded is not None and (async_observers or inline_fallback or skipped or logged_inline):
             deliveries = (
                 [(spec, PENDING, "async") for spec in async_observers]
                 + [(spec, DONE, "inline_fallback") for spec in inline_fallback]
                 + [(spec, DONE, "disabled") for spec in skipped]  # the event says they were skipped
+                + [(spec, DONE, "inline") for spec in logged_inline]
             )
             outbox = self.env["quicksol.event"]
             row = outbox._outbox_row(event_name, data, encoded, deliveries)

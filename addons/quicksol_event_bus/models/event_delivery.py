@@ -47,6 +47,7 @@ class QuicksolEventDelivery(models.Model):
     run_mode = fields.Selection(
         [
             ("async", "Worker"),
+            ("inline", "Inline (logged)"),
             ("inline_fallback", "Inline (broker down)"),
             ("inline_admin", "Inline (administrator)"),
             ("coalesced", "Coalesced into another event"),

@@ -43,6 +43,20 @@ class TestEmitRouting(BusCase):
         self.assertEqual(event.res_ids, record.ids)
         self.assertEqual(event.delivery_ids.observer, ASYNC)
 
+    def test_inline_runs_are_recorded_only_when_an_administrator_asks(self):
+        record = self.Record.create({"name": "inline only"})
+        with self.async_mode():
+            record.write({"value": 1})  # testrec.updated: one inline observer, no async one
+        self.assertFalse(self.Event.search([("name", "=", "testrec.updated")]), "off by default")
+        with self.async_mode(), bus_environment(EVENT_BUS_LOG_INLINE_EVENTS="1"):
+            record.write({"value": 2})
+        event = self.Event.search([("name", "=", "testrec.updated")])
+        self.assertEqual(event.state, "done")
+        self.assertEqual(
+            [(d.observer, d.state, d.run_mode) for d in event.delivery_ids], [(INLINE, "done", "inline")]
+        )
+        self.assertEqual(event.payload["vals"], {"value": 2})
+
     def test_force_sync_runs_everything_inline_and_returns_none(self):
         with self.async_mode():
             self.assertIsNone(self.Bus.emit("testrec.custom", {"res_ids": []}, force_sync=True))
