@@ -9,7 +9,7 @@
     "license": "LGPL-3",
     "application": True,
     "installable": True,
-    "depends": ["base", "mail", "quicksol_event_bus"],
+    "depends": ["base", "mail", "auth_signup", "quicksol_event_bus"],
     "data": [
         "security/quicksol_estate_groups.xml",
         "security/ir.model.access.csv",

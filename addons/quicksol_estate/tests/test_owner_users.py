@@ -1,5 +1,6 @@
 """Owners add users to their own estate companies: only estate roles, only their companies."""
 
+from odoo.addons.mail.tests.common import MockEmail
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
@@ -7,7 +8,7 @@ from .common import ESTATE_GROUPS, EstateCase
 
 
 @tagged("post_install", "-at_install")
-class TestOwnerCreatesUsers(EstateCase):
+class TestOwnerCreatesUsers(EstateCase, MockEmail):
     def create_as(self, user, **values):
         values.setdefault("name", "New Agent")
         values.setdefault("login", "new_agent_a")
@@ -19,9 +20,13 @@ class TestOwnerCreatesUsers(EstateCase):
 
     def test_owner_creates_an_agent_of_his_company(self):
         owner = self.users["owner_a"]
-        user_id = self.create_as(
-            owner, estate_company_ids=self.company_a.ids, roles=["agent", "prospector"], email="n@example.com"
-        )
+        with self.mock_mail_gateway():
+            user_id = self.create_as(
+                owner,
+                estate_company_ids=self.company_a.ids,
+                roles=["agent", "prospector"],
+                email="n@example.com",
+            )
         user = self.env["res.users"].browse(user_id)
         self.assertEqual(user.estate_company_ids, self.company_a)
         self.assertTrue(user.has_group(f"{ESTATE_GROUPS}agent"))
@@ -31,6 +36,9 @@ class TestOwnerCreatesUsers(EstateCase):
             self.assertFalse(user.has_group(xmlid), xmlid)
         self.assertFalse(owner.has_group("base.group_erp_manager"))
         self.assertEqual(user.company_id, owner.company_id)
+        # invited: Odoo's signup module e-mails the link to choose a password
+        invitations = [mail for mail in self._mails if "n@example.com" in " ".join(mail["email_to"])]
+        self.assertEqual(len(invitations), 1, self._mails)
         # the new user sees his company's property, not the other one
         Property = self.env["real.estate.property"].with_user(user)
         self.assertEqual(
