@@ -21,6 +21,7 @@ user's save) gets :class:`PublishError` within the confirm timeout and opens its
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import PublisherBusy, PublishError
@@ -100,6 +101,9 @@ class Publisher:
         channel.events["basic_return"].add(self._on_return)
         self._connection, self._channel = connection, channel
         self._producer = Producer(channel, exchange=kombu_exchange(), serializer="json")
+        # Declared now, not by the first publish: a publish's frames are buffered
+        # (_coalesced_writes), and a declare waiting for its answer there would never get it.
+        self._producer.maybe_declare(self._producer.exchange)
         self._sequence = 0
         self._unconfirmed = set()
         self._blocked = None
@@ -172,6 +176,11 @@ class Publisher:
 
     def _publish_all(self, messages):
         self._refused = []
+        with _coalesced_writes(self._connection.connection.transport):
+            self._publish_each(messages)
+        self._await_confirms(len(messages))
+
+    def _publish_each(self, messages):
         for message in messages:
             body, headers, properties = self._task_message(message)
             self._producer.publish(
@@ -186,17 +195,19 @@ class Publisher:
             )
             self._sequence += 1
             self._unconfirmed.add(self._sequence)
+
+    def _await_confirms(self, count):
         deadline = time.monotonic() + self.confirm_timeout
         while self._unconfirmed:
             if self._blocked:
                 raise PublishError(
                     f"broker blocked the connection ({self._blocked}): {len(self._unconfirmed)} of "
-                    f"{len(messages)} messages unconfirmed"
+                    f"{count} messages unconfirmed"
                 )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise PublishError(
-                    f"broker did not confirm {len(self._unconfirmed)} of {len(messages)} "
+                    f"broker did not confirm {len(self._unconfirmed)} of {count} "
                     f"messages within {self.confirm_timeout}s"
                 )
             try:
@@ -242,6 +253,44 @@ class Publisher:
                 if fresh or attempt == 2:
                     raise PublishError(f"cannot publish to {_redact(self.broker_url)}: {error!r}") from error
                 _logger.info("broker connection was stale (%r); reconnecting", error)
+
+
+# Bytes of frames written to the socket at once (see _coalesced_writes).
+WRITE_CHUNK = 256 * 1024
+
+
+@contextmanager
+def _coalesced_writes(transport, limit=WRITE_CHUNK):
+    """Send the frames of many messages in a few ``sendall`` calls instead of one each.
+
+    py-amqp writes every message with its own system call, about a third of the cost of a
+    1,000-message batch. Inside this block the transport's socket writer appends to a buffer
+    that is sent whenever it reaches ``limit`` bytes, and once more at the end; both sends
+    go through the transport's ``write``, so its socket timeout and its broken-connection
+    handling apply as before. A transport without that writer is left alone.
+    """
+    send = getattr(transport, "_write", None)
+    if send is None:
+        yield
+        return
+    chunks, size = [], 0
+
+    def buffered(data):
+        nonlocal size
+        chunks.append(bytes(data))  # a copy: py-amqp reuses the buffer this views
+        size += len(data)
+        if size >= limit:
+            data, size = b"".join(chunks), 0
+            chunks.clear()
+            send(data)
+
+    transport._write = buffered
+    try:
+        yield
+    finally:
+        transport._write = send
+    if chunks:
+        transport.write(b"".join(chunks))
 
 
 def _redact(url):
