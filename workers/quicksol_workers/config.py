@@ -173,7 +173,7 @@ class WorkerConfig:
     max_retries: int = 3
     retry_base: float = 2.0
     retry_cap: float = 300.0
-    batch_size: int = 100
+    batch_size: int = 500
     done_ttl: int = 86400
     rate_limits: dict = field(default_factory=dict)
     retention_days: int = 30
