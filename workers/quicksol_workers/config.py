@@ -93,7 +93,7 @@ VARIABLES = (
     Var(
         "batch_size",
         "QSB_WORKER_BATCH_SIZE",
-        100,
+        500,
         int,
         "most messages one Odoo call carries (1: one call per event)",
     ),
