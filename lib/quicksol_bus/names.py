@@ -50,8 +50,21 @@ _GRAMMAR_HINT = (
 )
 
 
+# Names already checked: every emit validates its name, and a program has a few dozen.
+_VALID_NAMES = set()
+
+
 def validate_event_name(name):
     """Return ``name`` when it follows the grammar, else raise :class:`InvalidEventName`."""
+    if type(name) is str and name in _VALID_NAMES:  # type: an unhashable name must not raise here
+        return name
+    _check_event_name(name)
+    if type(name) is str and len(_VALID_NAMES) < 4096:  # bounded, should names be made up at run time
+        _VALID_NAMES.add(name)
+    return name
+
+
+def _check_event_name(name):
     if not isinstance(name, str):
         raise InvalidEventName(f"event name must be a string, got {type(name).__name__}")
     if len(name) > MAX_EVENT_NAME_LENGTH:

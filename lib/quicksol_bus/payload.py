@@ -143,6 +143,26 @@ def _describe(value):
     return f"a {type(value).__name__} ({value!r:.60}): use str, int, float, bool, None, list or dict"
 
 
+def _is_plain_json(value):
+    """Tell whether JSON can carry ``value`` (the rules of :func:`_find_unserialisable`).
+
+    The check every emit pays: it builds no path, so it costs a fraction of the walk that
+    names the offending value, which runs only once this one said no.
+    """
+    if isinstance(value, float):
+        return value == value and value not in (_INF, _NEG_INF)
+    if isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_plain_json(item) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain_json(item) for item in value)
+    return False
+
+
+_INF, _NEG_INF = float("inf"), float("-inf")
+
+
 def _find_unserialisable(value, path):
     """Return (path, value) of the first value JSON cannot carry, or None."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
@@ -170,7 +190,7 @@ def encode_payload(data, limit=DEFAULT_PAYLOAD_LIMIT):
     """Return ``data`` as canonical JSON bytes, or raise a clear :class:`InvalidPayload`."""
     if not isinstance(data, dict):
         raise PayloadNotSerializable(f"event data must be a dict, got {_describe(data)}")
-    found = _find_unserialisable(data, "data")
+    found = None if _is_plain_json(data) else _find_unserialisable(data, "data")
     if found:
         path, value = found
         raise PayloadNotSerializable(f"event data is not JSON-serialisable: {path} is {_describe(value)}")

@@ -90,6 +90,9 @@ class ObserverIndex:
 
     specs: list
     _by_event: dict = field(init=False, repr=False)
+    # (event name, force_sync, sync_mode) -> RoutingPlan: every emit asks, the answer never
+    # changes for an index (a registry reload builds a new one).
+    _plans: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self):
         by_event = {}
@@ -111,6 +114,13 @@ class ObserverIndex:
         return None
 
     def plan(self, event_name, force_sync=False, sync_mode=False):
+        key = (event_name, bool(force_sync), bool(sync_mode))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._route(event_name, force_sync, sync_mode)
+        return plan
+
+    def _route(self, event_name, force_sync, sync_mode):
         observers = self.observers(event_name)
         if is_before_event(event_name) or force_sync or sync_mode:
             return RoutingPlan(inline=observers)

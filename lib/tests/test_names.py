@@ -61,3 +61,14 @@ def test_lifecycle_names(operation, before, expected):
 def test_lifecycle_name_with_bad_prefix_fails():
     with pytest.raises(InvalidEventName):
         lifecycle_event("Property", "create", False)
+
+
+def test_a_validated_name_is_remembered_and_a_bad_one_still_refused():
+    from quicksol_bus.names import _VALID_NAMES
+
+    assert validate_event_name("cache.checked") == "cache.checked"
+    assert "cache.checked" in _VALID_NAMES
+    assert validate_event_name("cache.checked") == "cache.checked"  # the remembered path
+    for bad in ("Cache.Bad", ["cache", "list"], None):
+        with pytest.raises(InvalidEventName):
+            validate_event_name(bad)

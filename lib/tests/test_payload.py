@@ -104,3 +104,20 @@ def test_nested_secrets_are_masked_too():
 )
 def test_one_list_of_secret_names_covers_the_audit_log(key):
     assert redact_secrets({"vals": [{key: "s3cret"}]}) == {"vals": [{key: REDACTED}]}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, None, True, "x", (3, 4)], "b": {"c": {"d": []}}},
+        {"a": float("nan")},
+        {"a": [float("inf")]},
+        {"a": {1: "int key"}},
+        {"a": [{"b": object()}]},
+        {"a": {1, 2}},
+    ],
+)
+def test_quick_check_agrees_with_the_walk_that_names_the_culprit(value):
+    from quicksol_bus.payload import _find_unserialisable, _is_plain_json
+
+    assert _is_plain_json(value) == (_find_unserialisable(value, "data") is None)

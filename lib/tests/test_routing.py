@@ -70,3 +70,12 @@ def test_unobserved_event_has_an_empty_plan():
     assert not index.has_observers("user.created")
     assert index.plan("user.created").inline == ()
     assert index.get("a").model == "a" and index.get("zzz") is None
+
+
+def test_plans_are_computed_once_per_event_and_mode():
+    index = ObserverIndex([spec("sync"), spec("async", async_capable=True)])
+    first = index.plan("property.created")
+    assert index.plan("property.created") is first  # cached
+    forced = index.plan("property.created", force_sync=True)
+    assert forced is not first and [s.model for s in forced.inline] == ["async", "sync"]
+    assert [s.model for s in index.plan("property.created").async_] == ["async"]

@@ -24,6 +24,7 @@ def main():
         print("make bench: no benchmark module found")
         return 0
     failures = 0
+    met, missed = 0, []
     for name in modules:
         module = importlib.import_module(name)
         title = (module.__doc__ or name).strip().splitlines()[0]
@@ -41,7 +42,15 @@ def main():
         width = max(len(row[0]) for row in rows) if rows else 10
         for figure, measured, target, verdict in rows:
             print(f"   {figure:<{width}}  {measured:>14}  {target:<18} {verdict}")
+            if verdict == "OK":
+                met += 1
+            elif verdict:  # MISSED, BELOW TARGET, ABOVE TARGET, MISMATCH, ...
+                missed.append(f"{name}: {figure.strip()} ({measured.strip()}, {target.strip()})")
         print(f"   ({time.perf_counter() - started:.0f} s)")
+    print(f"\nmake bench: {met} of {met + len(missed)} targets met", end="")
+    print(f"; missed: {'; '.join(missed)}" if missed else "", end="")
+    print(f"; {failures} benchmark module(s) FAILED" if failures else "")
+    # It reports, it never fails: only a module that could not run makes the exit status 1.
     return 1 if failures else 0
 
 

@@ -107,7 +107,7 @@ VARIABLES = (
     Var(
         "batch_size",
         "QSB_WORKER_BATCH_SIZE",
-        100,
+        500,
         int,
         "most messages one Odoo call carries (1: one call per event)",
     ),
@@ -189,7 +189,7 @@ class WorkerConfig:
     retry_cap: float = 300.0
     poison_max_deliveries: int = 3
     broker_timeout: float = 10.0
-    batch_size: int = 100
+    batch_size: int = 500
     done_ttl: int = 86400
     rate_limits: dict = field(default_factory=dict)
     retention_days: int = 30

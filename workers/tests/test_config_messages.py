@@ -33,7 +33,7 @@ def delivery(env, task_id="e1:x.obs", **kw):
 
 def test_config_defaults_and_errors():
     cfg = WorkerConfig.from_env({})
-    assert cfg.redis_url == cfg.result_backend and cfg.batch_size == 100
+    assert cfg.redis_url == cfg.result_backend and cfg.batch_size == 500
     with pytest.raises(ConfigError, match="QSB_WORKER_MAX_RETRIES"):
         WorkerConfig.from_env({"QSB_WORKER_MAX_RETRIES": "three"})
     with pytest.raises(ConfigError, match="ODOO_DB"):
