@@ -56,7 +56,7 @@ def _record_effect(observer, event_name, data):
     env["quicksol.test.fault.effect"].sudo().create(
         {
             "fault_case": data["fault_case"],
-            "token": data["fault_token"],
+            "token": data["fault_marker"],
             "event_uuid": env.context.get("quicksol_event_uuid") or False,
             "observer": observer._name,
         }
@@ -113,7 +113,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
         uuids = {}
         pending_rollback = list(rollback_tokens)
         for index, token in enumerate(tokens):
-            uuids[token] = bus.emit(event_name, {**extra, "fault_case": case, "fault_token": token})
+            uuids[token] = bus.emit(event_name, {**extra, "fault_case": case, "fault_marker": token})
             if pending_rollback and index % 10 == 0:
                 self._emit_rolled_back(bus, event_name, case, pending_rollback.pop(), extra)
         for token in pending_rollback:
@@ -125,7 +125,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
     def _emit_rolled_back(self, bus, event_name, case, token, extra):
         try:
             with self.env.cr.savepoint():
-                bus.emit(event_name, {**extra, "fault_case": case, "fault_token": token})
+                bus.emit(event_name, {**extra, "fault_case": case, "fault_marker": token})
                 raise _RolledBack()
         except _RolledBack:
             return token  # the savepoint undid the event and its outbox rows
@@ -164,7 +164,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
         check_test_stack(self.env)
         cr = self.env.cr
         cr.execute(
-            """SELECT payload->>'fault_token', uuid, state FROM quicksol_event
+            """SELECT payload->>'fault_marker', uuid, state FROM quicksol_event
                 WHERE name IN %s AND payload->>'fault_case' = %s""",
             [(FAULT_EVENT, FAULT_PAIR_EVENT), case],
         )
@@ -176,7 +176,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
         )
         effects = [list(row) for row in cr.fetchall()]
         cr.execute(
-            """SELECT e.payload->>'fault_token', d.observer, d.state, d.attempts
+            """SELECT e.payload->>'fault_marker', d.observer, d.state, d.attempts
                  FROM quicksol_event_delivery d JOIN quicksol_event e ON e.id = d.event_id
                 WHERE e.name IN %s AND e.payload->>'fault_case' = %s""",
             [(FAULT_EVENT, FAULT_PAIR_EVENT), case],
