@@ -241,10 +241,15 @@ class BrokerLink:
 
     def _headers(self, delivery, task):
         headers = dict(task.headers)
-        headers["quicksol_event_id"] = delivery.event_id
-        headers["quicksol_observer"] = delivery.observer
-        if delivery.correlation_id:
-            headers["quicksol_correlation_id"] = delivery.correlation_id
+        # Only text: a malformed envelope's values (a NaN, a list) in an AMQP header make
+        # RabbitMQ close the channel (541 INTERNAL_ERROR), and its dead letter would loop.
+        for name, value in (
+            ("quicksol_event_id", delivery.event_id),
+            ("quicksol_observer", delivery.observer),
+            ("quicksol_correlation_id", delivery.correlation_id),
+        ):
+            if isinstance(value, str) and value:
+                headers[name] = value
         return headers
 
     def republish(self, delivery, countdown, count_retry=True, extra_headers=None):
