@@ -420,3 +420,60 @@ def test_serialization_failure(fault):
     retried = sum(1 for _token, _observer, _state, attempts in deliveries if attempts > 1)
     assert outcome.data["counter"] == outcome.effects, "the shared row does not count every run once"
     assert retried == 0, f"{retried} deliveries were retried by a worker after a serialization failure"
+
+
+def test_messages_that_expire_unconsumed_are_published_again(fault, services_env, rabbitmq_admin, wait_for):
+    """Issue 7, defect 7: no worker takes the messages within their queue's TTL (here 1 s, by
+    a test policy below the queue's own hour); RabbitMQ dead-letters them as expired, the
+    reconciliation tells Odoo, which publishes each delivery again with a new attempt."""
+    from quicksol_bus.topology import QUEUES
+    from quicksol_workers.celery_app import build_app
+    from quicksol_workers.config import WorkerConfig
+    from quicksol_workers.maintenance import reconcile_dead_letters
+
+    dead = QUEUES[COMMISSION].dead_queue
+    rabbitmq_admin.purge(dead)
+    burst = fault.burst("ttl_expiry")
+    amqp = Amqp(services_env["CELERY_BROKER_URL"])
+    fault.workers.stop(COMMISSION)
+    policy = ("qsb-fault-ttl", f"^{COMMISSION}$", '{"message-ttl": 1000}')
+    fault.rabbitmqctl("set_policy", "--apply-to", "queues", "--priority", "5", *policy)
+    try:
+        fault.emit(burst, 500, calls=1)
+        wait_for(
+            lambda: amqp.depth(COMMISSION) == 0 and amqp.depth(dead) >= 500,
+            timeout=60,
+            message="the messages did not expire into the dead-letter queue",
+        )
+    finally:
+        fault.rabbitmqctl("clear_policy", policy[0])
+    aged = fault.odoo.call("quicksol.test.fault.matrix", "age_published", burst.case, 2 * 3600)
+    app = build_app(WorkerConfig.from_env(fault.workers.env))
+    try:
+        marked_dead = reconcile_dead_letters(app)
+        assert marked_dead[COMMISSION] == 0, "an expired message is not a dead one"
+        restored = time.monotonic()
+        fault.workers.ensure(COMMISSION)
+        recovered = fault.recover(burst, restored, relay=False)
+    finally:
+        amqp.close()
+        rabbitmq_admin.purge(dead)
+    fault.finish(burst, recovered, [f"{aged} deliveries expired unconsumed and were published again"])
+
+
+def test_a_callback_that_commits_after_the_worker_gave_up_on_it(fault):
+    """The worker waits 1 s for Odoo; a few events take 1.5 s each. Their call times out on
+    the worker (a transient error: retried) and commits in Odoo all the same: the retries
+    find the work done, nothing runs twice."""
+    burst = fault.burst("late_commit")
+    fault.workers.stop(COMMISSION)
+    impatient = fault.workers.start(COMMISSION, env={"QSB_WORKER_ODOO_TIMEOUT": "1"})
+    try:
+        fault.emit(burst, 490, calls=1)
+        fault.emit(burst, 10, calls=1, extra={"sleep_ms": 1500})
+        restored = time.monotonic()
+        recovered = fault.recover(burst, restored, relay=False)
+        timeouts = impatient.log_count("timeout calling Odoo")
+    finally:
+        fault.workers.retire(impatient)
+    fault.finish(burst, recovered, [f"{timeouts} worker log lines of a call that timed out"])

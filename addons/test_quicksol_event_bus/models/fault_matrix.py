@@ -132,6 +132,20 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
         return None
 
     @api.model
+    def age_published(self, case, seconds):
+        """Move the publish time of the case's queued deliveries ``seconds`` back: the TTL
+        case's letters expired after 1 s (a test policy), Odoo believes an expiry only past
+        the queue's own TTL."""
+        check_test_stack(self.env)
+        self.env.cr.execute(
+            """UPDATE quicksol_event_delivery d SET published_at = d.published_at - %s::interval
+                 FROM quicksol_event e
+                WHERE e.id = d.event_id AND d.state = 'queued' AND e.payload->>'fault_case' = %s""",
+            [f"{int(seconds)} seconds", case],
+        )
+        return self.env.cr.rowcount
+
+    @api.model
     def progress(self, case):
         """Effects of ``case`` so far (a cheap poll while a fault is injected)."""
         check_test_stack(self.env)
