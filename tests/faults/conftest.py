@@ -30,7 +30,12 @@ FAULT_EVENT = "testrec.fault"
 FAULT_PAIR_EVENT = "testrec.fault_pair"
 FAULT_OBSERVER = "quicksol.test.observer.fault"  # commission_events
 FAULT_AUDIT_OBSERVER = "quicksol.test.observer.fault_audit"  # audit_events
-OBSERVERS = {FAULT_EVENT: (FAULT_OBSERVER,), FAULT_PAIR_EVENT: (FAULT_OBSERVER, FAULT_AUDIT_OBSERVER)}
+FAULT_DEBOUNCED_EVENT = "testrec.fault_debounced"
+OBSERVERS = {
+    FAULT_EVENT: (FAULT_OBSERVER,),
+    FAULT_PAIR_EVENT: (FAULT_OBSERVER, FAULT_AUDIT_OBSERVER),
+    FAULT_DEBOUNCED_EVENT: ("quicksol.test.observer.fault_debounced",),
+}
 COMMISSION = "commission_events"
 AUDIT = "audit_events"
 

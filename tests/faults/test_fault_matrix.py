@@ -6,6 +6,7 @@ any lost or duplicated effect, any trace of a rolled-back event, or any event no
 How to run it and what each case does: docs/fault-matrix.md.
 """
 
+import os
 import signal
 import time
 
@@ -13,7 +14,7 @@ import pytest
 
 import devstack
 
-from .conftest import AUDIT, COMMISSION, FAULT_PAIR_EVENT, Amqp, SilentListener
+from .conftest import AUDIT, COMMISSION, FAULT_DEBOUNCED_EVENT, FAULT_PAIR_EVENT, Amqp, SilentListener
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
@@ -477,3 +478,38 @@ def test_a_callback_that_commits_after_the_worker_gave_up_on_it(fault):
     finally:
         fault.workers.retire(impatient)
     fault.finish(burst, recovered, [f"{timeouts} worker log lines of a call that timed out"])
+
+
+def test_debounced_events_survive_a_worker_killed_mid_window(fault, services_env, wait_for):
+    """Issue 7, defect 4: the 500 events of one debounce window (1 s), their worker killed
+    with SIGKILL while the window is open (the leader deferred, the followers held in Redis,
+    acked in RabbitMQ); a new worker closes the window: every event runs exactly once."""
+    import redis
+
+    notify = "notification_events"
+    client = redis.Redis.from_url(services_env["CELERY_RESULT_BACKEND"])
+    for key in client.scan_iter("qsb:debounce:quicksol.test.observer.fault_debounced:*"):
+        client.delete(key)  # a window of an earlier run of the case is not this one's
+    client.close()
+    burst = fault.burst("debounce_kill", event_name=FAULT_DEBOUNCED_EVENT)
+    worker = fault.workers.start(notify)
+    try:
+        fault.emit(burst, 250, calls=1)
+        wait_for(
+            lambda: worker.log_count("debounce leader") >= 1, timeout=30, message="no debounce window opened"
+        )
+        fault.emit(burst, 250, calls=1)
+        children = worker.children()
+        worker.signal(signal.SIGKILL)
+        for pid in children:  # its pool child too: nothing of it may finish the window
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        devstack.wait_for(lambda: worker.proc.poll() is not None, 30, "the worker survived SIGKILL")
+        restored = time.monotonic()
+        fault.workers.ensure(notify, count=1)
+        recovered = fault.recover(burst, restored, relay=True)
+    finally:
+        fault.workers.stop(notify, timeout=10)
+    fault.finish(burst, recovered, ["the worker holding the open window was killed"])

@@ -12,6 +12,9 @@ from .test_record import check_test_stack
 FAULT_EVENT = "testrec.fault"
 # Observed by two async observers on different queues (so on different worker processes).
 FAULT_PAIR_EVENT = "testrec.fault_pair"
+# Observed by one debounced, batch-capable observer (the notification queue).
+FAULT_DEBOUNCED_EVENT = "testrec.fault_debounced"
+FAULT_EVENTS = (FAULT_EVENT, FAULT_PAIR_EVENT, FAULT_DEBOUNCED_EVENT)
 
 
 class _RolledBack(Exception):
@@ -89,6 +92,26 @@ class FaultAuditObserver(models.AbstractModel):
         _record_effect(self, event_name, data)
 
 
+class FaultDebouncedObserver(models.AbstractModel):
+    _name = "quicksol.test.observer.fault_debounced"
+    _inherit = "quicksol.abstract.observer"
+    _description = "Test observer: fault matrix, debounced on the notification queue"
+    _observe_events = [FAULT_DEBOUNCED_EVENT]
+    _async_capable = True
+    _async_queue = "notification_events"
+    _async_batch = True
+    _debounce_seconds = 1
+
+    @api.model
+    def handle(self, event_name, data):
+        _record_effect(self, event_name, data)
+
+    @api.model
+    def handle_async_batch(self, events):
+        for event_name, data in events:
+            _record_effect(self, event_name, data)
+
+
 class QuicksolTestFaultMatrix(models.AbstractModel):
     _name = "quicksol.test.fault.matrix"
     _description = "Event Bus Fault Matrix driver"
@@ -102,7 +125,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
         transaction, with every event of it, is rolled back.
         """
         check_test_stack(self.env)
-        if event_name not in (FAULT_EVENT, FAULT_PAIR_EVENT):
+        if event_name not in FAULT_EVENTS:
             raise UserError(self.env._("The fault matrix emits testrec.fault events only."))
         bus = self.env["quicksol.event.bus"]
         extra = dict(extra or {})
@@ -163,7 +186,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
                       count(d.id) FILTER (WHERE d.state = 'pending')
                  FROM quicksol_event e JOIN quicksol_event_delivery d ON d.event_id = e.id
                 WHERE e.name IN %s AND e.payload->>'fault_case' = %s""",
-            [(FAULT_EVENT, FAULT_PAIR_EVENT), case],
+            [FAULT_EVENTS, case],
         )
         return list(self.env.cr.fetchone())
 
@@ -180,12 +203,19 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
         cr.execute(
             """SELECT payload->>'fault_marker', uuid, state FROM quicksol_event
                 WHERE name IN %s AND payload->>'fault_case' = %s""",
-            [(FAULT_EVENT, FAULT_PAIR_EVENT), case],
+            [FAULT_EVENTS, case],
         )
         events = [list(row) for row in cr.fetchall()]
         cr.execute(
-            """SELECT token, event_uuid, observer, count(*) FROM quicksol_test_fault_effect
-                WHERE fault_case = %s GROUP BY token, event_uuid, observer""",
+            # A batch run (debounce) has no event uuid in its context: its effect is the
+            # event's that carries its token.
+            """SELECT f.token, COALESCE(f.event_uuid, e.uuid), f.observer, count(*)
+                 FROM quicksol_test_fault_effect f
+            LEFT JOIN quicksol_event e
+                   ON f.event_uuid IS NULL AND e.payload->>'fault_case' = f.fault_case
+                  AND e.payload->>'fault_marker' = f.token
+                WHERE f.fault_case = %s
+             GROUP BY 1, 2, 3""",
             [case],
         )
         effects = [list(row) for row in cr.fetchall()]
@@ -193,7 +223,7 @@ class QuicksolTestFaultMatrix(models.AbstractModel):
             """SELECT e.payload->>'fault_marker', d.observer, d.state, d.attempts
                  FROM quicksol_event_delivery d JOIN quicksol_event e ON e.id = d.event_id
                 WHERE e.name IN %s AND e.payload->>'fault_case' = %s""",
-            [(FAULT_EVENT, FAULT_PAIR_EVENT), case],
+            [FAULT_EVENTS, case],
         )
         deliveries = [list(row) for row in cr.fetchall()]
         cr.execute("SELECT hits FROM quicksol_test_fault_counter WHERE fault_case = %s", [case])
