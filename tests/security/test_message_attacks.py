@@ -142,7 +142,8 @@ def effects(admin, stage, redis_client, roles=ROLES):
         ["observer", "state", "attempts", "last_error", "publish_attempt"],
         order="id",
     )
-    keys = [done_key(stage["pairs"][role][q], TARGETS[q]) for role in roles for q in QUEUES]
+    # The genuine envelopes of these attacks are of publish attempt 1.
+    keys = [done_key(stage["pairs"][role][q], TARGETS[q], 1) for role in roles for q in QUEUES]
     return {
         "deliveries": deliveries,
         "rows": counts(admin, **{"quicksol.event": [], "quicksol.audit.log": [], "quicksol.test.log": []}),
@@ -249,7 +250,7 @@ def test_a_replayed_genuine_message_has_no_second_effect(
     effect = state()
     logs_after_first = counts(admin, **{"quicksol.test.log": []})
     broker.inject(queue, envelope)  # replay: Redis remembers it
-    redis_client.delete(done_key(uuid, observer))
+    redis_client.delete(done_key(uuid, observer, 1))
     worker = stage["worker"]
 
     def replays_settled(n):

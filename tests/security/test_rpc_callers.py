@@ -32,7 +32,7 @@ def calls(t):
     pair = [t["uuid"], ASYNC]
     return [
         ("quicksol.event.bus", "emit", ["testrec.custom", {"res_ids": [9]}], PRIVATE),
-        ("quicksol.event.bus", "_store_event", ["testrec.custom", {}, [], []], PRIVATE),
+        ("quicksol.event", "_buffer_outbox", [{}], PRIVATE),
         (
             "quicksol.event.bus",
             "generate_worker_api_key",
@@ -46,7 +46,8 @@ def calls(t):
         ("quicksol.event", "confirm_dead_letter", [*pair, "buried", 1], WORKER_ONLY),
         ("quicksol.event", "observer_info", [], WORKER_ONLY),
         ("quicksol.event", "purge_done", [1], WORKER_ONLY),
-        ("quicksol.event", "_insert_outbox", ["a.b", None, [], {}, {}, []], PRIVATE),
+        ("quicksol.event", "_insert_outbox_rows", [[]], PRIVATE),
+        ("quicksol.event", "mark_expired", [*pair, 1], WORKER_ONLY),
         ("quicksol.event", "action_requeue", [[t["event_id"]]], MANAGER_ONLY),
         ("quicksol.event", "action_run_inline", [[t["event_id"]]], MANAGER_ONLY),
         (

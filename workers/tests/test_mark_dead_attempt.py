@@ -56,9 +56,12 @@ class FakeConnector:
         return True
 
     def execute(self, method, *args):
-        """Odoo's ``confirm_dead_letter`` (reconciliation asks Odoo, never just tells it)."""
-        assert method == "confirm_dead_letter"
-        self.calls.append(args)
+        """Odoo's ``confirm_dead_letter`` (reconciliation asks Odoo, never just tells it), or
+        ``mark_expired`` for a letter RabbitMQ expired (answered "republished")."""
+        assert method in ("confirm_dead_letter", "mark_expired")
+        self.calls.append((method, *args))
+        if method == "mark_expired":
+            return "republished"
         if self.fail_with:
             raise self.fail_with
         return self.verdict(args) if callable(self.verdict) else self.verdict
@@ -159,10 +162,10 @@ def test_reconciliation_sends_the_dead_letters_attempt():
 
     marked = reconcile_dead_letters(app, broker=broker, connector=connector)
 
-    assert marked[QUEUE] == 2
+    assert marked[QUEUE] == 1  # the expired one is published again, not dead (ADR 0006)
     assert connector.calls == [
-        ("e1", "x.obs", "gave up", 2),
-        ("e2", "x.obs", f"dead-lettered by RabbitMQ: expired in {QUEUE}", 1),
+        ("confirm_dead_letter", "e1", "x.obs", "gave up", 2),
+        ("mark_expired", "e2", "x.obs", 1),
     ]
     assert [(event, marked) for event, _reason, marked in broker.republished] == [
         ("e1", True),
