@@ -1,7 +1,7 @@
 """Observer declarations, the event -> observers index, and the inline/async routing plan.
 
 The Odoo addon reads each observer model's class attributes into an :class:`ObserverSpec`;
-everything else here is plain data, so the routing rules of DESIGN.md are testable alone:
+everything else here is plain data, so the routing rules (ADR 0001) are testable alone:
 
 - a before-event always runs inline (it may veto the write by raising);
 - otherwise an observer runs async when it is ``async_capable``, ``force_sync`` is false

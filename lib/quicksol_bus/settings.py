@@ -1,7 +1,7 @@
 """The bus's settings: one declared table and their resolution.
 
 Each setting may come from the environment, from ``odoo.conf`` (``[options]`` key) or from an
-Odoo system parameter; the first that is set wins, in that order (DESIGN.md: "the environment
+Odoo system parameter; the first that is set wins, in that order (docs/operations.md: "the environment
 wins").
 
 >>> resolve("payload_limit", environ={}, conf={}, params={})

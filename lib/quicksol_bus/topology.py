@@ -42,7 +42,7 @@ __all__ = [
 EXCHANGE = "quicksol.events"
 # The Celery task every event message asks a worker to run.
 TASK_NAME = "quicksol.event.deliver"
-# Where an async-capable observer goes when it names no queue (DESIGN.md contract).
+# Where an async-capable observer goes when it names no queue (the queue contract, docs/architecture.md).
 DEFAULT_QUEUE = "audit_events"
 # The workers' own queue for periodic jobs run by Celery beat (clean-up, reconciliation): a
 # plain durable queue, not an event queue, so it is not in QUEUES (the contract table) and
@@ -60,7 +60,7 @@ DEAD_LETTER_TTL_MS = 14 * 24 * _HOUR_MS
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """One queue of the contract table in DESIGN.md."""
+    """One queue of the contract table (docs/architecture.md)."""
 
     name: str
     max_priority: int

@@ -6,7 +6,7 @@ from quicksol_bus import topology
 from quicksol_bus.errors import UnknownQueue
 
 CONTRACT = {
-    # queue: (x-max-priority, TTL ms, default priority, workers, concurrency) from DESIGN.md
+    # queue: (x-max-priority, TTL ms, default priority, workers, concurrency) from the queue contract
     "commission_events": (10, 3_600_000, 9, 2, 2),
     "audit_events": (5, 86_400_000, 5, 1, 1),
     "notification_events": (3, 604_800_000, 1, 1, 1),

@@ -1,4 +1,4 @@
-"""Estate flows: seed 001's latency table, measured here next to the seed's own figures.
+"""Estate flows: the original plan's latency table, measured here next to its own figures.
 
 What runs: the ORM calls of each flow, in this process, on a copy of the test database
 (``qsb_bench_estate``), as an estate owner (record rules and access rights apply), each one
@@ -16,7 +16,7 @@ The peer: OCA ``auditlog`` (18.0, from PyPI) in a separate copy (``qsb_bench_est
 with a rule logging creates on ``real.estate.property`` (log type ``full``, its default),
 our bus disabled there, so that the same 1,000-property create is audited by auditlog alone.
 
-Seed figures come from seed 001's "Latency Benchmarks" table (a different machine and stack:
+The plan's figures come from its "Latency Benchmarks" table (a different machine and stack:
 they are printed for comparison, not as pass/fail targets). Medians of a few rounds.
 """
 

@@ -1,4 +1,4 @@
-"""End to end: the estate flows of seed 001 on a real Odoo server with real worker processes.
+"""End to end: the estate flows on a real Odoo server with real worker processes.
 
 The test's hands are XML-RPC clients (admin, and an estate owner logging in with a
 password); Odoo runs in async mode (a real RabbitMQ), one Celery worker process per queue runs

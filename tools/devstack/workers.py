@@ -150,7 +150,7 @@ def stored_api_key(db):
 
 
 def worker_env(stack_env, odoo_url, db, api_key):
-    """Environment of workers, beat and Flower (DESIGN.md "Contract: configuration")."""
+    """Environment of workers, beat and Flower (docs/operations.md, configuration)."""
     return {
         "CELERY_BROKER_URL": stack_env["CELERY_BROKER_URL"],
         "CELERY_RESULT_BACKEND": stack_env["CELERY_RESULT_BACKEND"],

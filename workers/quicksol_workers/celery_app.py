@@ -55,7 +55,7 @@ def build_app(config=None):
         accept_content=["json"],
         result_serializer="json",
         task_ignore_result=True,
-        # Delivery guarantees (DESIGN.md "Contract: queues").
+        # Delivery guarantees (ADR 0005).
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=False,  # an unexpected error dead-letters via the DLX

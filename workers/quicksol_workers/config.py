@@ -1,6 +1,6 @@
 """Worker configuration: one declared table of environment variables, read once per process.
 
-The contract variables come from DESIGN.md (``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND``,
+The contract variables are the documented ones (docs/operations.md: ``CELERY_BROKER_URL``, ``CELERY_RESULT_BACKEND``,
 ``ODOO_URL``, ``ODOO_DB``, ``ODOO_USER``, ``ODOO_API_KEY`` or ``ODOO_PASSWORD``,
 ``EVENT_BUS_SIGNING_KEY``, ``FLOWER_BASIC_AUTH``); the ``QSB_WORKER_*`` ones tune the workers
 and all have defaults.

@@ -1,6 +1,6 @@
 """Debounce, dedup and observer declarations: the per-observer guards before Odoo is called.
 
-Debounce (``_debounce_seconds``), lossless, in Redis (see docs/adr/000X-workers-delivery.md):
+Debounce (``_debounce_seconds``), lossless, in Redis (see docs/adr/0005-workers-delivery.md):
 
 - the first message for (observer, model, res_ids) in a window becomes the *leader*: its
   signed envelope joins the window (a Redis hash by event id, so joining twice is joining

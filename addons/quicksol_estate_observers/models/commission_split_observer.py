@@ -17,7 +17,7 @@ class CommissionSplitObserver(models.AbstractModel):
     quicksol_estate emits the event with ``force_sync=True`` for a single sale, so the seller
     sees both lines when the save returns; a bulk sale goes to ``commission_events`` and a
     worker may hand many events to :meth:`handle_async_batch`, which writes every line of
-    every event with one batched ``create()`` (seed 001: 1 query instead of 1,000).
+    every event with one batched ``create()`` (1 query instead of 1,000).
 
     The lines are created as the event carries them: the split was computed by
     ``real.estate.property`` when the sale was saved, and only Python code can emit

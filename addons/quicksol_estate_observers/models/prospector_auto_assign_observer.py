@@ -8,7 +8,7 @@ PROSPECTOR_GROUP = "quicksol_estate.group_real_estate_prospector"
 class ProspectorAutoAssignObserver(models.AbstractModel):
     """Inline on ``property.before_create``: fill ``vals['prospector_id']``.
 
-    Seed 001 / ADR-019: the prospector (captador) who brings a property in is paid a share
+    The prospector (captador) who brings a property in is paid a share
     of its commission, so the property must record them without relying on them to pick
     themselves in the form. It runs before the create (a before-event) because it changes
     the values being written. An explicit prospector is kept; the agent record must belong

@@ -15,7 +15,7 @@ class SecurityGroupAuditObserver(models.AbstractModel):
     """Async on ``audit_events``: ``user.created``, ``user.updated``, ``property.created``,
     ``property.import.completed``.
 
-    LGPD and seed 001: who created which user or property and who changed whose groups must
+    LGPD: who created which user or property and who changed whose groups must
     be traceable, without making the save wait (eventual consistency of a few seconds is
     fine). Batchable: a worker may hand many events to :meth:`handle_async_batch`, which
     writes one row per record per event with one batched ``create()`` (a 1,000-property

@@ -12,7 +12,7 @@ FIELD = "estate_company_ids"
 class UserCompanyValidatorObserver(models.AbstractModel):
     """Inline on ``user.before_create`` and ``user.before_write``: veto, nothing written.
 
-    Multi-tenancy (seed ADR-008/ADR-019): an owner who may manage users must not be able to
+    Multi-tenancy: an owner who may manage users must not be able to
     open another agency's data to anybody by ticking its estate company on a user. The check
     runs before the write and raises ``AccessError``, so nothing is written. Only companies
     the value *adds* are checked: an owner replacing a user's list (``Command.set``) may keep

@@ -8,7 +8,7 @@ from ..tools import observer_spec_of
 class QuicksolAbstractObserver(models.AbstractModel):
     """Subclass this (``_inherit = 'quicksol.abstract.observer'``) to react to events.
 
-    Class attributes (the contract in DESIGN.md):
+    Class attributes (the contract: docs/observers.md, ADR 0001):
 
     ``_observe_events``  exact event names this observer reacts to (required);
     ``_async_capable``   False (default): always inline in the emitter's transaction;
